@@ -1,0 +1,3 @@
+from wxcli.cli import main
+
+main()

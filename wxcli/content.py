@@ -1,0 +1,361 @@
+"""Articles and columns: read, validate (``path:line: message``), create and update files.
+
+A column is a folder ``content/<column>/`` with a ``_column.md``; an article is
+``content/<column>/<slug>.md``. Files are the source of truth; nothing here caches.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from pathlib import Path
+
+from wxcli import frontmatter
+from wxcli.errors import ContentError, Problem
+from wxcli.fsutil import atomic_write_text
+from wxcli.frontmatter import FrontMatterError
+from wxcli.project import Project
+from wxcli.slug import is_valid_slug
+
+COLUMN_FILE = "_column.md"
+MEDIA_FOLDER = "media"
+ARTICLE_FIELDS = ("title", "date", "summary", "cover", "tags", "author", "draft", "pinned", "keywords")
+
+
+@dataclass
+class Column:
+    slug: str
+    title: str
+    order: int = 0
+    cover: str | None = None
+    description: str = ""
+    path: Path | None = None
+
+
+@dataclass
+class Article:
+    path: Path
+    column: str
+    slug: str
+    title: str
+    date: datetime
+    body: str = ""
+    summary: str = ""
+    summary_given: bool = False
+    cover: str | None = None
+    tags: list[str] = field(default_factory=list)
+    author: str = ""
+    draft: bool = False
+    pinned: bool = False
+    keywords: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    key_lines: dict[str, int] = field(default_factory=dict)
+    body_line: int = 1
+
+    @property
+    def url_path(self) -> str:
+        return f"/{self.column}/{self.slug}/"
+
+    def as_dict(self) -> dict:
+        return {
+            "slug": self.slug,
+            "column": self.column,
+            "title": self.title,
+            "date": self.date.isoformat(),
+            "summary": self.summary,
+            "cover": self.cover,
+            "tags": self.tags,
+            "author": self.author,
+            "draft": self.draft,
+            "pinned": self.pinned,
+            "keywords": self.keywords,
+            "path": self.path.as_posix(),
+            "url": self.url_path,
+        }
+
+
+@dataclass
+class Content:
+    columns: dict[str, Column]
+    articles: list[Article]
+    problems: list[Problem]
+
+    def by_slug(self) -> dict[str, Article]:
+        return {a.slug: a for a in self.articles}
+
+
+# ---------------------------------------------------------------- dates and text
+
+
+class DateError(ValueError):
+    pass
+
+
+def parse_date(value, tz: tzinfo, *, end_of_day: bool = False) -> datetime:
+    """Accept ``2026-11-20``, ``2026-11-20 09:30``, ISO with offset, or a YAML date.
+
+    A value without an offset is in the site's time zone. With ``end_of_day``,
+    a bare date means its last second (so ``--until 2026-11-20`` includes that day).
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(23, 59, 59) if end_of_day else time())
+    else:
+        text = str(value).strip()
+        if not text:
+            raise DateError("日期为空")
+        try:
+            moment = datetime.fromisoformat(text.replace("/", "-"))
+        except ValueError:
+            raise DateError(f"无法识别的日期 {text!r}，应为 2026-11-20 09:30 这样的格式") from None
+        if end_of_day and re.fullmatch(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}", text):
+            moment = moment.replace(hour=23, minute=59, second=59)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+_MARKDOWN_NOISE = [
+    (re.compile(r"```.*?```", re.S), " "),
+    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), " "),
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"\[\^[^\]]+\]:?"), ""),
+    (re.compile(r"<[^>]+>"), " "),
+    (re.compile(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+\.)\s+", re.M), ""),
+    (re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.M), " "),
+    (re.compile(r"[*_`~|]"), " "),
+]
+_SENTENCE_END = "。！？；!?;"
+
+
+def plain_text(markdown: str) -> str:
+    text = markdown
+    for pattern, replacement in _MARKDOWN_NOISE:
+        text = pattern.sub(replacement, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def summarize(markdown: str, limit: int = 100) -> str:
+    """The first ~``limit`` characters of text, ending at a sentence when one ends nearby.
+
+    Counts characters, not bytes or words, so Chinese and mixed text cut evenly;
+    a Latin word is never split.
+    """
+    text = plain_text(markdown)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    sentence_end = max(cut.rfind(mark) for mark in _SENTENCE_END)
+    if sentence_end >= limit * 0.6:
+        return cut[: sentence_end + 1]
+    if cut[-1].isascii() and cut[-1].isalnum() and text[limit].isascii() and text[limit].isalnum():
+        cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return cut.rstrip("，、,:： ") + "…"
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _string_list(value, key: str, line: int, problems: list[Problem], path: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return [str(v) for v in value]
+    problems.append(Problem(path, line, f"{key} 应是字符串列表，例如 [房贷, 利率]"))
+    return []
+
+
+def _bool(value, key: str, line: int, problems: list[Problem], path: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    problems.append(Problem(path, line, f"{key} 应为 true 或 false"))
+    return False
+
+
+def article_from_text(text: str, path: Path, project: Project) -> tuple[Article | None, list[Problem]]:
+    """Parse and validate one article's text. Problems name ``path:line``."""
+    shown = project.relative(path)
+    try:
+        doc = frontmatter.parse(text)
+    except FrontMatterError as exc:
+        return None, [Problem(shown, exc.line, str(exc))]
+    meta, problems = doc.meta, []
+    line = doc.line_of
+
+    title = meta.get("title")
+    if title is None or not str(title).strip():
+        problems.append(Problem(shown, line("title") if "title" in meta else 2, "缺少必填字段 title（标题）"))
+    if "date" not in meta or meta["date"] in (None, ""):
+        problems.append(Problem(shown, line("date") if "date" in meta else 2, "缺少必填字段 date（发布时间）"))
+        moment = None
+    else:
+        try:
+            moment = parse_date(meta["date"], project.timezone)
+        except DateError as exc:
+            problems.append(Problem(shown, line("date"), str(exc)))
+            moment = None
+    slug = path.stem
+    if not is_valid_slug(slug):
+        problems.append(Problem(shown, 1, f"文件名 {slug!r} 不是合法的 slug（只用小写字母、数字和连字符）"))
+    for key in ("summary", "cover", "author"):
+        if key in meta and meta[key] is not None and not isinstance(meta[key], (str, int, float)):
+            problems.append(Problem(shown, line(key), f"{key} 应是一段文字"))
+    tags = _string_list(meta.get("tags"), "tags", line("tags"), problems, shown)
+    keywords = _string_list(meta.get("keywords"), "keywords", line("keywords"), problems, shown)
+    draft = _bool(meta.get("draft"), "draft", line("draft"), problems, shown)
+    pinned = _bool(meta.get("pinned"), "pinned", line("pinned"), problems, shown)
+    if problems:
+        return None, problems
+
+    summary_given = bool(meta.get("summary"))
+    article = Article(
+        path=path,
+        column=path.parent.name,
+        slug=slug,
+        title=str(title).strip(),
+        date=moment,
+        body=doc.body,
+        summary=str(meta["summary"]).strip() if summary_given else summarize(doc.body, project.summary_length),
+        summary_given=summary_given,
+        cover=str(meta["cover"]) if meta.get("cover") else None,
+        tags=tags,
+        author=str(meta.get("author") or ""),
+        draft=draft,
+        pinned=pinned,
+        keywords=keywords,
+        meta=meta,
+        key_lines=doc.key_lines,
+        body_line=doc.body_line,
+    )
+    return article, []
+
+
+def read_article(path: Path, project: Project) -> Article:
+    """Read one article or raise :class:`ContentError`."""
+    article, problems = article_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
+    if problems:
+        raise ContentError(problems)
+    return article
+
+
+def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | None, list[Problem]]:
+    shown = project.relative(path)
+    try:
+        doc = frontmatter.parse(text)
+    except FrontMatterError as exc:
+        return None, [Problem(shown, exc.line, str(exc))]
+    meta = doc.meta
+    problems = []
+    if not str(meta.get("title") or "").strip():
+        problems.append(Problem(shown, doc.line_of("title") if "title" in meta else 2, "缺少必填字段 title（栏目名称）"))
+    order = meta.get("order", 0)
+    if not isinstance(order, int) or isinstance(order, bool):
+        problems.append(Problem(shown, doc.line_of("order"), "order 应是整数"))
+    slug = path.parent.name
+    if not is_valid_slug(slug):
+        problems.append(Problem(shown, 1, f"栏目目录名 {slug!r} 不是合法的 slug（只用小写字母、数字和连字符）"))
+    if problems:
+        return None, problems
+    return Column(
+        slug=slug,
+        title=str(meta["title"]).strip(),
+        order=order,
+        cover=str(meta["cover"]) if meta.get("cover") else None,
+        description=doc.body.strip(),
+        path=path,
+    ), []
+
+
+def read_column(path: Path, project: Project) -> Column:
+    column, problems = column_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
+    if problems:
+        raise ContentError(problems)
+    return column
+
+
+def column_folders(project: Project) -> list[Path]:
+    """Folders under content/ that may hold articles (everything but media/ and hidden ones)."""
+    if not project.content_dir.is_dir():
+        return []
+    return sorted(
+        p for p in project.content_dir.iterdir()
+        if p.is_dir() and p.name != MEDIA_FOLDER and not p.name.startswith((".", "_"))
+    )
+
+
+def article_paths(project: Project) -> list[Path]:
+    return [p for folder in column_folders(project) for p in sorted(folder.glob("*.md")) if p.name != COLUMN_FILE]
+
+
+def load_columns(project: Project) -> tuple[dict[str, Column], list[Problem]]:
+    columns, problems = {}, []
+    for folder in column_folders(project):
+        path = folder / COLUMN_FILE
+        if not path.is_file():
+            continue
+        column, found = column_from_text(path.read_text(encoding="utf-8"), path, project)
+        problems.extend(found)
+        if column:
+            columns[column.slug] = column
+    return dict(sorted(columns.items(), key=lambda item: (item[1].order, item[0]))), problems
+
+
+def cross_checks(articles: list[Article], columns: dict[str, Column], project: Project) -> list[Problem]:
+    """Problems that need the whole site: unknown columns and duplicate slugs."""
+    problems, seen = [], {}
+    for article in articles:
+        shown = project.relative(article.path)
+        if article.column not in columns:
+            problems.append(Problem(shown, 1, f"栏目 {article.column!r} 不存在（缺少 content/{article.column}/{COLUMN_FILE}）"))
+        if article.slug in seen:
+            problems.append(Problem(shown, 1, f"slug {article.slug!r} 与 {seen[article.slug]} 重复，slug 必须全站唯一"))
+        else:
+            seen[article.slug] = shown
+    return problems
+
+
+def load_content(project: Project) -> Content:
+    """Every column and article, with all problems found (nothing raised)."""
+    columns, problems = load_columns(project)
+    articles = []
+    for path in article_paths(project):
+        article, found = article_from_text(path.read_text(encoding="utf-8"), path, project)
+        problems.extend(found)
+        if article:
+            articles.append(article)
+    problems.extend(cross_checks(articles, columns, project))
+    return Content(columns=columns, articles=articles, problems=problems)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def update_article_file(path: Path, project: Project, updates: dict, remove: tuple[str, ...] = ()) -> Article:
+    """Set front matter fields with a minimal diff; validate before anything is written."""
+    text = frontmatter.set_fields(path.read_text(encoding="utf-8"), updates, remove)
+    article, problems = article_from_text(text, path, project)
+    if problems:
+        raise ContentError(problems)
+    atomic_write_text(path, text)
+    return article
+
+
+def new_article_text(title: str, moment: datetime, *, draft: bool = False, author: str = "", tags=()) -> str:
+    meta = {"title": title, "date": moment}
+    if tags:
+        meta["tags"] = list(tags)
+    if author:
+        meta["author"] = author
+    if draft:
+        meta["draft"] = True
+    return frontmatter.compose(meta, "\n在这里用 Markdown 写正文。\n")
+
+
+def new_column_text(title: str, order: int, description: str = "") -> str:
+    return frontmatter.compose({"title": title, "order": order}, f"\n{description or title + '栏目简介。'}\n")
