@@ -125,7 +125,8 @@ _MARKDOWN_NOISE = [
     (re.compile(r"<[^>]+>"), " "),
     (re.compile(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+\.)\s+", re.M), ""),
     (re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.M), " "),
-    (re.compile(r"[*_`~|]"), " "),
+    (re.compile(r"[*`~]|(?<!\w)_|_(?!\w)"), ""),
+    (re.compile(r"\|"), " "),
 ]
 _SENTENCE_END = "。！？；!?;"
 
