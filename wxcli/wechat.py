@@ -70,7 +70,9 @@ def _same(expected: str, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
 
 
-def check_signature(token: str, signature: str | None, timestamp: str | None, nonce: str | None) -> bool:
+def check_signature(
+    token: str, signature: str | None, timestamp: str | None, nonce: str | None
+) -> bool:
     """True when ``signature`` = sign(token, timestamp, nonce); False for missing parts."""
     if not token or timestamp is None or nonce is None:
         return False
@@ -81,7 +83,9 @@ def check_signature(token: str, signature: str | None, timestamp: str | None, no
 
 
 def _parser() -> etree.XMLParser:
-    """A parser that never fetches, loads a DTD or expands an entity."""
+    """A parser that never fetches, loads a DTD or expands an entity.
+
+    Made per call: lxml parsers must not be shared between threads."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -214,7 +218,7 @@ def message_from_fields(fields: Mapping[str, str]) -> Message:
     """A Message from the flat dict of parse_xml (BadXML when a field is wrong)."""
     msg_type = _required(fields, "MsgType").lower()
     create_time = _required(fields, "CreateTime")
-    if not create_time.isdigit():
+    if not (create_time.isascii() and create_time.isdigit()):
         raise BadXML(f"CreateTime 不是整数：{create_time!r}")
     event = _optional(fields, "Event")
     if "Location_X" in fields:  # location message, or location_select event
@@ -444,12 +448,18 @@ class Crypto:
         except UnicodeDecodeError:
             raise BadSignature("解密失败：明文不是 UTF-8") from None
 
-    def check(self, msg_signature: str | None, timestamp: str | None, nonce: str | None, encrypted: str) -> None:
+    def check(
+        self, msg_signature: str | None, timestamp: str | None, nonce: str | None, encrypted: str
+    ) -> None:
         """Raise BadSignature unless msg_signature = sign(token, timestamp, nonce, encrypted)."""
-        if timestamp is None or nonce is None or not _same(sign(self.token, timestamp, nonce, encrypted), msg_signature):
+        if timestamp is None or nonce is None:
+            raise BadSignature("msg_signature 校验失败：缺少 timestamp 或 nonce")
+        if not _same(sign(self.token, timestamp, nonce, encrypted), msg_signature):
             raise BadSignature("msg_signature 校验失败")
 
-    def decrypt_request(self, body: bytes | str, msg_signature: str | None, timestamp: str | None, nonce: str | None) -> bytes:
+    def decrypt_request(
+        self, body: bytes | str, msg_signature: str | None, timestamp: str | None, nonce: str | None
+    ) -> bytes:
         """The inner message XML of a safe-mode request.
 
         The signature is checked before decrypting, so forged ciphertexts never
@@ -489,7 +499,7 @@ def build_text_xml(
             "CreateTime": int(time.time()) if create_time is None else int(create_time),
             "MsgType": "text",
             "Content": content,
-            "MsgId": int(msg_id) if msg_id is not None else secrets.randbits(63),
+            "MsgId": secrets.randbits(63) if msg_id is None else msg_id,
         }
     )
 
@@ -528,7 +538,8 @@ def signed_query(
         if encrypted_body is None:
             raise ValueError("安全模式需要 encrypted_body 来计算 msg_signature")
         params["encrypt_type"] = "aes"
-        params["msg_signature"] = sign(crypto.token, timestamp, nonce, _encrypt_value(encrypted_body))
+        encrypted = _encrypt_value(encrypted_body)
+        params["msg_signature"] = sign(crypto.token, timestamp, nonce, encrypted)
     return params
 
 
@@ -566,18 +577,25 @@ def _articles(root: etree._Element) -> list[dict[str, str]]:
 def parse_reply(body: bytes | str, crypto: Crypto | None = None) -> dict[str, Any]:
     """A server's passive reply as a dict (empty for ``success`` or an empty body).
 
-    Safe-mode envelopes are checked and decrypted when ``crypto`` is given.
-    News replies also get ``Articles``: a list of dicts, one per item.
+    With ``crypto`` the reply must be a signed safe-mode envelope, as WeChat
+    requires in safe mode; it is checked and decrypted. Without it an envelope
+    comes back as is. News replies also get ``Articles``: one dict per item.
     """
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if raw.strip() in (b"", b"success"):
         return {}
     root = _parse_root(raw)
     fields = _flatten(root)
-    if crypto is not None and "Encrypt" in fields:
-        encrypted = fields["Encrypt"].strip()
-        crypto.check(fields.get("MsgSignature", "").strip(), fields.get("TimeStamp", "").strip(),
-                     fields.get("Nonce", "").strip(), encrypted)
+    if crypto is not None:
+        encrypted = fields.get("Encrypt", "").strip()
+        if not encrypted:
+            raise ProtocolError("安全模式下回复应当加密，但回复里没有 Encrypt")
+        crypto.check(
+            fields.get("MsgSignature", "").strip(),
+            fields.get("TimeStamp", "").strip(),
+            fields.get("Nonce", "").strip(),
+            encrypted,
+        )
         root = _parse_root(crypto.decrypt(encrypted))
         fields = _flatten(root)
     reply: dict[str, Any] = dict(fields)
