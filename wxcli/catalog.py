@@ -1,0 +1,185 @@
+"""A small SQLite index of article front matter that answers ``wx article list`` fast.
+
+It can never serve stale results: every query first compares each file's
+(mtime, size, inode) with what was indexed and re-reads only the files that
+changed, appeared or disappeared. The index lives in build/cache/ and can be
+deleted at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, article_from_text
+from wxcli.fuzzy import fuzzy_score
+from wxcli.project import Project
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+  path TEXT PRIMARY KEY,
+  signature TEXT NOT NULL,
+  slug TEXT, column_slug TEXT, title TEXT, ts REAL, date TEXT,
+  draft INTEGER, pinned INTEGER, tags TEXT, author TEXT, summary TEXT, problem TEXT
+);
+CREATE INDEX IF NOT EXISTS articles_slug ON articles(slug);
+"""
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the index knows about one article file."""
+
+    path: str
+    slug: str
+    column: str
+    title: str
+    date: datetime | None
+    draft: bool
+    pinned: bool
+    tags: list[str]
+    author: str
+    summary: str
+    problem: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "slug": self.slug,
+            "column": self.column,
+            "title": self.title,
+            "date": self.date.isoformat() if self.date else None,
+            "draft": self.draft,
+            "pinned": self.pinned,
+            "tags": self.tags,
+            "author": self.author,
+            "summary": self.summary,
+            "path": self.path,
+        }
+
+
+@dataclass(frozen=True)
+class Query:
+    title: str | None = None
+    column: str | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    drafts: bool = False
+
+
+def _signature(stat: os.stat_result) -> str:
+    return f"{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
+
+
+def _scan(project: Project) -> dict[str, tuple[Path, str]]:
+    """Every article file under content/ with its change signature (one stat per file)."""
+    found = {}
+    content = project.content_dir
+    if not content.is_dir():
+        return found
+    with os.scandir(content) as columns:
+        for column in columns:
+            if not column.is_dir() or column.name == MEDIA_FOLDER or column.name.startswith((".", "_")):
+                continue
+            with os.scandir(column.path) as files:
+                for entry in files:
+                    if entry.name.endswith(".md") and entry.name != COLUMN_FILE and entry.is_file():
+                        found[f"{column.name}/{entry.name}"] = (Path(entry.path), _signature(entry.stat()))
+    return found
+
+
+def _row(rel: str, path: Path, signature: str, project: Project) -> tuple:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return (rel, signature, path.stem, path.parent.name, path.stem, None, None, 0, 0, "[]", "", "", str(exc))
+    article, problems = article_from_text(text, path, project)
+    if article is None:
+        return (rel, signature, path.stem, path.parent.name, path.stem, None, None, 0, 0, "[]", "", "",
+                str(problems[0]))
+    return (
+        rel, signature, article.slug, article.column, article.title, article.date.timestamp(),
+        article.date.isoformat(), int(article.draft), int(article.pinned),
+        json.dumps(article.tags, ensure_ascii=False), article.author, article.summary, None,
+    )
+
+
+class Catalog:
+    """The article index of one project."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.path = project.cache_dir / "catalog.db"
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+            conn.executescript(f"DROP TABLE IF EXISTS articles; {SCHEMA} PRAGMA user_version={VERSION};")
+        return conn
+
+    def refresh(self, conn: sqlite3.Connection) -> int:
+        """Bring the index in line with the files; return how many rows changed."""
+        on_disk = _scan(self.project)
+        indexed = dict(conn.execute("SELECT path, signature FROM articles"))
+        gone = [p for p in indexed if p not in on_disk]
+        changed = [(rel, path, sig) for rel, (path, sig) in on_disk.items() if indexed.get(rel) != sig]
+        if gone or changed:
+            with conn:
+                conn.executemany("DELETE FROM articles WHERE path = ?", [(p,) for p in gone])
+                conn.executemany(
+                    "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [_row(rel, path, sig, self.project) for rel, path, sig in changed],
+                )
+        return len(gone) + len(changed)
+
+    def entries(self) -> list[Entry]:
+        conn = self._connect()
+        try:
+            self.refresh(conn)
+            rows = conn.execute(
+                "SELECT path, slug, column_slug, title, date, draft, pinned, tags, author, summary, problem"
+                " FROM articles"
+            ).fetchall()
+        finally:
+            conn.close()
+        return [
+            Entry(
+                path=f"content/{r[0]}", slug=r[1], column=r[2], title=r[3],
+                date=datetime.fromisoformat(r[4]) if r[4] else None, draft=bool(r[5]), pinned=bool(r[6]),
+                tags=json.loads(r[7]), author=r[8], summary=r[9], problem=r[10],
+            )
+            for r in rows
+        ]
+
+    def search(self, query: Query) -> list[Entry]:
+        """Articles matching the query: best title match first, else newest first."""
+        return search_entries(self.entries(), query)
+
+
+def search_entries(entries: list[Entry], query: Query) -> list[Entry]:
+    chosen = []
+    for entry in entries:
+        if entry.problem:
+            continue
+        if entry.draft and not query.drafts:
+            continue
+        if query.column and entry.column != query.column:
+            continue
+        if query.tag and query.tag not in entry.tags:
+            continue
+        if query.since and entry.date < query.since:
+            continue
+        if query.until and entry.date > query.until:
+            continue
+        score = fuzzy_score(query.title, entry.title) if query.title else 0.0
+        if score is None:
+            continue
+        chosen.append((score, entry))
+    chosen.sort(key=lambda pair: (-pair[0], -pair[1].date.timestamp(), pair[1].slug))
+    return [entry for _score, entry in chosen]

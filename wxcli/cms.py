@@ -1,0 +1,198 @@
+"""Everyday editing operations on articles and columns (新闻内容管理 / 新闻栏目管理).
+
+Every function here works on files only and validates before it writes, so the
+CLI stays a thin layer and tests call these directly.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from wxcli import content, frontmatter, trash
+from wxcli.content import COLUMN_FILE, Article, Column, article_paths, load_columns
+from wxcli.errors import ContentError, WxError
+from wxcli.fsutil import atomic_write_text
+from wxcli.project import Project
+from wxcli.slug import is_valid_slug, slugify, unique_slug
+
+
+def taken_slugs(project: Project) -> set[str]:
+    return {path.stem for path in article_paths(project)}
+
+
+def resolve_article(project: Project, ref: str, cwd: Path | None = None) -> Path:
+    """An article file from a slug, ``column/slug``, or a path to the .md file."""
+    candidate = Path(ref)
+    for base in (cwd or Path.cwd(), project.root):
+        path = (base / candidate).resolve()
+        if path.suffix == ".md" and path.is_file() and path.name != COLUMN_FILE:
+            return path
+    slug = ref.removesuffix(".md").strip("/").split("/")[-1]
+    column = ref.strip("/").split("/")[0] if "/" in ref.strip("/") else None
+    matches = [p for p in article_paths(project) if p.stem == slug and (column is None or p.parent.name == column)]
+    if not matches:
+        raise WxError(f"找不到文章 {ref!r}（可用 slug、栏目/slug 或文件路径指定）")
+    if len(matches) > 1:
+        listed = "、".join(project.relative(p) for p in matches)
+        raise WxError(f"{ref!r} 对应多篇文章：{listed}，请写明栏目")
+    return matches[0]
+
+
+def require_column(project: Project, slug: str) -> Column:
+    columns, _ = load_columns(project)
+    if slug not in columns:
+        known = "、".join(columns) or "（暂无栏目）"
+        raise WxError(f"栏目 {slug!r} 不存在。现有栏目：{known}")
+    return columns[slug]
+
+
+def create_article(
+    project: Project,
+    title: str,
+    column: str,
+    *,
+    slug: str | None = None,
+    date: datetime | None = None,
+    draft: bool = False,
+    tags: tuple[str, ...] = (),
+    author: str = "",
+) -> Path:
+    """Write a new article file and return its path."""
+    if not title.strip():
+        raise WxError("标题不能为空")
+    require_column(project, column)
+    taken = taken_slugs(project)
+    if slug:
+        if not is_valid_slug(slug):
+            raise WxError(f"slug {slug!r} 不合法：只用小写字母、数字和连字符")
+        if slug in taken:
+            raise WxError(f"slug {slug!r} 已被占用，slug 必须全站唯一")
+    else:
+        slug = unique_slug(slugify(title), taken)
+    moment = date or datetime.now(project.timezone).replace(second=0, microsecond=0)
+    path = project.content_dir / column / f"{slug}.md"
+    atomic_write_text(path, content.new_article_text(title.strip(), moment, draft=draft, author=author, tags=tags))
+    return path
+
+
+def set_fields(project: Project, path: Path, updates: dict, remove: tuple[str, ...] = ()) -> Article:
+    return content.update_article_file(path, project, updates, remove)
+
+
+def move_article(project: Project, path: Path, column: str) -> Path:
+    require_column(project, column)
+    target = project.content_dir / column / path.name
+    if target.exists():
+        raise WxError(f"{project.relative(target)} 已存在")
+    shutil.move(str(path), target)
+    return target
+
+
+def publish(project: Project, path: Path, now: datetime | None = None) -> Article:
+    """Clear the draft flag; with ``now``, also set the publish time."""
+    updates = {"date": now} if now else {}
+    return set_fields(project, path, updates, remove=("draft",))
+
+
+def delete_files(project: Project, paths: list[Path], titles: list[str]) -> list[trash.TrashItem | None]:
+    return [trash.remove(project, path, title) for path, title in zip(paths, titles)]
+
+
+def title_of(project: Project, path: Path) -> str:
+    """The title for a confirmation prompt, even when the file does not validate."""
+    article, _ = content.article_from_text(path.read_text(encoding="utf-8"), path, project)
+    return article.title if article else path.stem
+
+
+# ---------------------------------------------------------------- columns
+
+
+def column_counts(project: Project) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in article_paths(project):
+        counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
+    return counts
+
+
+def create_column(project: Project, title: str, slug: str, order: int | None = None, description: str = "") -> Path:
+    if not is_valid_slug(slug):
+        raise WxError(f"栏目 slug {slug!r} 不合法：只用小写字母、数字和连字符")
+    folder = project.content_dir / slug
+    if (folder / COLUMN_FILE).exists():
+        raise WxError(f"栏目 {slug!r} 已存在")
+    if slug == content.MEDIA_FOLDER:
+        raise WxError("media 是图片目录，不能用作栏目")
+    columns, _ = load_columns(project)
+    if order is None:
+        order = max((c.order for c in columns.values()), default=0) + 1
+    path = folder / COLUMN_FILE
+    atomic_write_text(path, content.new_column_text(title, order, description))
+    return path
+
+
+def rename_column(project: Project, old: str, new: str, title: str | None = None) -> Path:
+    """Move the column folder (every article goes with it) and fix links that pointed into it."""
+    require_column(project, old)
+    if not is_valid_slug(new):
+        raise WxError(f"栏目 slug {new!r} 不合法：只用小写字母、数字和连字符")
+    target = project.content_dir / new
+    if target.exists():
+        raise WxError(f"content/{new} 已存在，未改名")
+    (project.content_dir / old).rename(target)
+    if title:
+        path = target / COLUMN_FILE
+        atomic_write_text(path, frontmatter.set_fields(path.read_text(encoding="utf-8"), {"title": title}))
+    _rewrite_column_links(project, old, new)
+    return target
+
+
+def _rewrite_column_links(project: Project, old: str, new: str) -> None:
+    pattern = re.compile(rf"(\]\((?:\.\./|/)){re.escape(old)}/")
+    for path in article_paths(project):
+        text = path.read_text(encoding="utf-8")
+        updated = pattern.sub(rf"\g<1>{new}/", text)
+        if updated != text:
+            atomic_write_text(path, updated)
+
+
+def column_articles(project: Project, slug: str) -> list[Path]:
+    return [p for p in sorted((project.content_dir / slug).glob("*.md")) if p.name != COLUMN_FILE]
+
+
+def delete_column(project: Project, slug: str, move_to: str | None = None) -> list[Path]:
+    """Delete a column; its articles must be moved elsewhere first (``move_to``)."""
+    require_column(project, slug)
+    articles = column_articles(project, slug)
+    if articles and not move_to:
+        raise WxError(f"栏目 {slug!r} 还有 {len(articles)} 篇文章，未删除；请用 --move-to 指定目标栏目")
+    if move_to:
+        if move_to == slug:
+            raise WxError("--move-to 不能是要删除的栏目本身")
+        require_column(project, move_to)
+    moved = [move_article(project, path, move_to) for path in articles]
+    folder = project.content_dir / slug
+    column_file = folder / COLUMN_FILE
+    trash.remove(project, column_file, f"栏目 {slug}")
+    leftovers = [p for p in folder.iterdir()] if folder.exists() else []
+    if leftovers:
+        raise WxError(f"content/{slug} 中还有其他文件，已保留目录：{', '.join(p.name for p in leftovers)}")
+    if folder.exists():
+        folder.rmdir()
+    return moved
+
+
+def check_article_text(project: Project, path: Path, text: str) -> list:
+    """Problems with ``text`` as the new content of ``path`` (used by ``wx article edit``)."""
+    _article, problems = content.article_from_text(text, path, project)
+    return problems
+
+
+def save_article_text(project: Project, path: Path, text: str) -> Article:
+    article, problems = content.article_from_text(text, path, project)
+    if problems:
+        raise ContentError(problems)
+    atomic_write_text(path, text)
+    return article

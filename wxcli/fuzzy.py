@@ -1,0 +1,50 @@
+"""Fuzzy title matching for 标题模糊搜索: substring first, then characters in order with gaps."""
+
+from __future__ import annotations
+
+
+def _normalise(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def fuzzy_score(query: str, title: str) -> float | None:
+    """A score (higher is better) when ``query`` matches ``title``, else ``None``.
+
+    A contiguous match beats any gapped one; among contiguous matches an earlier
+    position and a shorter title win. A gapped match (the query's characters in
+    order) loses points for every skipped character.
+    """
+    needle, haystack = _normalise(query), _normalise(title)
+    if not needle:
+        return 0.0
+    position = haystack.find(needle)
+    if position >= 0:
+        return 1000.0 - position - 0.1 * (len(haystack) - len(needle))
+    gaps = _subsequence_gaps(needle, haystack)
+    if gaps is None:
+        return None
+    return 500.0 - 5.0 * gaps - 0.1 * len(haystack)
+
+
+def _subsequence_gaps(needle: str, haystack: str) -> int | None:
+    """Fewest characters skipped inside a match, trying each start of the first character."""
+    best = None
+    start = haystack.find(needle[0])
+    while start >= 0:
+        gaps = _gaps_from(needle, haystack, start)
+        if gaps is None:
+            break
+        best = gaps if best is None else min(best, gaps)
+        start = haystack.find(needle[0], start + 1)
+    return best
+
+
+def _gaps_from(needle: str, haystack: str, start: int) -> int | None:
+    cursor, gaps = start + 1, 0
+    for char in needle[1:]:
+        found = haystack.find(char, cursor)
+        if found < 0:
+            return None
+        gaps += found - cursor
+        cursor = found + 1
+    return gaps
