@@ -7,8 +7,6 @@ import unicodedata
 
 from functools import cache
 
-from pypinyin import Style, lazy_pinyin, load_phrases_dict
-
 MAX_LENGTH = 48
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -30,8 +28,12 @@ BANK_PHRASES = {
 
 
 @cache
-def _load_bank_phrases() -> None:
-    load_phrases_dict(BANK_PHRASES)
+def _pinyin():
+    """pypinyin, imported on first use (its dictionaries take ~0.2 s to load) with our phrases added."""
+    import pypinyin
+
+    pypinyin.load_phrases_dict(BANK_PHRASES)
+    return pypinyin
 
 
 def slugify(title: str, max_length: int = MAX_LENGTH) -> str:
@@ -41,9 +43,9 @@ def slugify(title: str, max_length: int = MAX_LENGTH) -> str:
     word (银行 → yinhang, 重庆 → chongqing, 还款 → huankuan); each word becomes one
     hyphen-separated part, and the slug is cut at a part boundary.
     """
-    _load_bank_phrases()
+    pypinyin = _pinyin()
     parts = []
-    for chunk in lazy_pinyin(title, style=Style.NORMAL, errors=lambda text: [text], v_to_u=False):
+    for chunk in pypinyin.lazy_pinyin(title, style=pypinyin.Style.NORMAL, errors=lambda text: [text]):
         ascii_chunk = unicodedata.normalize("NFKD", chunk).encode("ascii", "ignore").decode().lower()
         parts.extend(piece for piece in _NON_SLUG.split(ascii_chunk) if piece)
     words = _join_words(title, parts)
