@@ -1,0 +1,103 @@
+"""``[bot]`` settings from wx.toml, with defaults and validation.
+
+Answering settings (thresholds, timeouts) are compiled into ``build/wx.db`` so a
+rebuild changes them without a server restart and ``wx test`` sees exactly what
+the server sees. Server settings (replay window, body limit) are read when the
+app starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+
+from wxcli.errors import WxError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value) -> float:
+    """Seconds from ``600``, ``"30s"``, ``"10m"``, ``"1h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"不是时长：{value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"时长不能为负：{value!r}")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"无法识别的时长 {value!r}，应写成 30s、10m、1h 这样的形式")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """How the engine answers; compiled into the bot database."""
+
+    threshold: float = 0.6
+    """Smart-match score (0–1) below which the ``default`` answer is given."""
+    menu_margin: float = 0.06
+    """Candidates within this score of the best are offered in a “您是不是想问” menu."""
+    menu_size: int = 3
+    flow_timeout: float = 600.0
+    """Seconds of silence after which a flow (or a pending menu) is forgotten."""
+    max_misses: int = 3
+    """Unrecognised replies in a row after which the user leaves the flow."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BotSettings":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    replay_window: float = 300.0
+    """Requests whose timestamp is further than this from now are refused."""
+    body_limit: int = 64 * 1024
+    """Larger request bodies get 413."""
+    dedup_ttl: float = 900.0
+    """How long a reply is kept for WeChat's retries (they come within ~15 s)."""
+
+
+def _number(section: dict, key: str, default, kind, low, high):
+    if key not in section:
+        return default
+    value = section[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise WxError(f"wx.toml: [bot] {key} 应是 {low}–{high} 之间的数，当前为 {value!r}")
+    return kind(value)
+
+
+def _duration(section: dict, key: str, default: float) -> float:
+    if key not in section:
+        return default
+    try:
+        return parse_duration(section[key])
+    except ValueError as exc:
+        raise WxError(f"wx.toml: [bot] {key}: {exc}") from None
+
+
+def bot_settings(section: dict) -> BotSettings:
+    """BotSettings from the ``[bot]`` table of wx.toml (WxError on a bad value)."""
+    base = BotSettings()
+    return BotSettings(
+        threshold=_number(section, "threshold", base.threshold, float, 0, 1),
+        menu_margin=_number(section, "menu_margin", base.menu_margin, float, 0, 1),
+        menu_size=_number(section, "menu_size", base.menu_size, int, 2, 9),
+        flow_timeout=_duration(section, "flow_timeout", base.flow_timeout),
+        max_misses=_number(section, "max_misses", base.max_misses, int, 1, 100),
+    )
+
+
+def server_settings(section: dict) -> ServerSettings:
+    base = ServerSettings()
+    return ServerSettings(
+        replay_window=_duration(section, "replay_window", base.replay_window),
+        body_limit=_number(section, "body_limit", base.body_limit, int, 1024, 10 * 1024 * 1024),
+        dedup_ttl=_duration(section, "dedup_ttl", base.dedup_ttl),
+    )
