@@ -1,0 +1,152 @@
+"""A compiled ``build/wx.db`` opened for answering.
+
+:class:`CompiledBot` reads the database once into what must be fast — the
+keyword automaton, event handlers, flows, branches — and keeps a read-only
+connection per thread for the rest (answers by id, FTS5 retrieval, word
+frequencies). The file is opened ``immutable``: the compiler never changes a
+database in place, it renames a new file over it, so an open bot keeps reading
+its own (old) inode and :class:`BotLoader` switches to the new one when the
+path's identity changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+
+from wxcli.bot.branches import Branch
+from wxcli.bot.compiler import MODES, SCHEMA_VERSION
+from wxcli.bot.flows import Flow, load_flow
+from wxcli.bot.settings import BotSettings
+from wxcli.bot.text import Synonyms
+from wxcli.errors import WxError
+
+EXACT, CONTAINS, REGEX = MODES["exact"], MODES["contains"], MODES["regex"]
+
+
+class BotMissing(WxError):
+    pass
+
+
+@dataclass(frozen=True)
+class AnswerRef:
+    id: int
+    name: str
+    label: str
+    reply: dict
+
+
+def identity(path: Path) -> tuple | None:
+    """What changes when the file is replaced: device, inode, size and mtime."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class CompiledBot:
+    """Everything the engine needs from one compiled database."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.identity = identity(self.path)
+        if self.identity is None:
+            raise BotMissing(f"没有找到机器人数据库 {self.path}，请先运行 wx build")
+        self._local = threading.local()
+        conn = self.connection()
+        meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise BotMissing(f"{self.path} 是旧版本生成的，请重新运行 wx build")
+        self.settings = BotSettings.from_dict(meta.get("settings", {}))
+        self.synonyms = Synonyms(meta.get("synonyms", []))
+        self.total_docs = int(meta.get("answer_docs", 1))
+        self.built_at = meta.get("built_at")
+        self.events = {on: aid for on, aid in conn.execute("SELECT on_event, id FROM answers WHERE on_event IS NOT NULL")}
+        self._load_keywords(conn)
+        self.flows: dict[str, Flow] = {
+            fid: load_flow(json.loads(spec)) for fid, spec in conn.execute("SELECT id, spec FROM flows")
+        }
+        self.branches = [Branch(*row) for row in conn.execute(
+            "SELECT name, address, phone, lat, lng, hours FROM branches ORDER BY id")]
+
+    def _load_keywords(self, conn: sqlite3.Connection) -> None:
+        """An Aho–Corasick automaton over canonical keywords, with per-keyword arrays.
+
+        Values are keyword ids (STORE_INTS keeps them out of Python objects), so
+        a lookup costs the length of the text, not the number of keywords.
+        """
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        answer, mode, length = array("i"), array("b"), array("i")
+        regexes = []
+        for kid, norm, kw_mode, aid in conn.execute("SELECT id, norm, mode, answer FROM keywords ORDER BY id"):
+            while len(answer) < kid:  # ids are dense; keep arrays indexable by id
+                answer.append(-1), mode.append(-1), length.append(0)
+            answer.append(aid), mode.append(kw_mode), length.append(len(norm))
+            if kw_mode == REGEX:
+                regexes.append((re.compile(norm), aid, kid))
+            else:
+                automaton.add_word(norm, kid)
+        if len(automaton):
+            automaton.make_automaton()
+        self.automaton = automaton if len(automaton) else None
+        self.kw_answer, self.kw_mode, self.kw_len = answer, mode, length
+        self.regexes = regexes
+
+    def connection(self) -> sqlite3.Connection:
+        """A read-only connection for this thread (and this process, after a fork)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            local.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            local.pid = os.getpid()
+        return local.conn
+
+    def answer(self, answer_id: int) -> AnswerRef:
+        row = self.connection().execute("SELECT id, name, label, reply FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        return AnswerRef(row[0], row[1], row[2] or row[1], json.loads(row[3]))
+
+    def answer_by_name(self, name: str) -> AnswerRef | None:
+        row = self.connection().execute("SELECT id FROM answers WHERE name = ?", (name,)).fetchone()
+        return self.answer(row[0]) if row else None
+
+    def event_answer(self, on: str) -> AnswerRef | None:
+        aid = self.events.get(on)
+        return self.answer(aid) if aid is not None else None
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+
+class BotLoader:
+    """The current CompiledBot for a path, reloaded when the file is replaced.
+
+    ``current()`` costs one ``stat``; a rebuilt database is picked up by the
+    next message, and a build that failed (no rename) changes nothing.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._bot: CompiledBot | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> CompiledBot:
+        bot = self._bot
+        if bot is not None and bot.identity == identity(self.path):
+            return bot
+        with self._lock:
+            bot = self._bot
+            if bot is None or bot.identity != identity(self.path):
+                self._bot = CompiledBot(self.path)
+            return self._bot

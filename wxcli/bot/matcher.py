@@ -1,0 +1,175 @@
+"""Which answer a text message gets: exact → regex/contains → smart retrieval.
+
+- **exact** — the whole message (normalized, synonyms made canonical, edge
+  punctuation dropped) equals a keyword: one trie lookup.
+- **contains / regex** — every keyword occurring in the message, found in one
+  Aho–Corasick pass (time grows with the message, not with the number of
+  keywords), plus the regex keywords; the longest match wins, then the earliest.
+- **smart** — the message is segmented (jieba, synonyms canonical, stop words
+  dropped); FTS5's BM25 picks candidate phrasings among keywords, example
+  questions and article titles, and each candidate is scored by how much of the
+  message's and of the phrasing's information (IDF weight) they share:
+  ``score = sqrt(cover(message) × cover(phrasing))`` in 0–1. Raw BM25 is
+  unbounded and shifts with the corpus, so it ranks but does not decide; the
+  0–1 score is what the threshold and the menu margin compare.
+
+Below the threshold the caller gives the ``default`` answer (a wrong answer is
+worse than “I don't know”); when the runner-up is within the margin of the
+best, a numbered “您是不是想问” menu is offered instead of guessing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from wxcli.bot.db import CONTAINS, EXACT, CompiledBot
+from wxcli.bot.text import fold, normalize, strip_edges
+
+CANDIDATE_DOCS = 40
+"""Phrasings fetched by BM25 before re-scoring."""
+COMMON_TERM_SHARE = 0.05
+"""Words in more than this share of answers (and more than 200) are not used to fetch
+candidates — they would make retrieval scan a large part of the index — but still
+count in the score."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    answer: int
+    score: float
+    text: str
+    bm25: float
+
+    def as_dict(self, bot: CompiledBot | None = None) -> dict:
+        data = {"answer_id": self.answer, "score": round(self.score, 4), "matched": self.text, "bm25": round(self.bm25, 4)}
+        if bot is not None:
+            ref = bot.answer(self.answer)
+            data.update(answer=ref.name, label=ref.label)
+        return data
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: str  # exact | contains | regex | smart | menu
+    answer: int | None = None
+    keyword: str | None = None
+    score: float | None = None
+    candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+    menu: tuple[int, ...] = ()
+
+    @property
+    def runner_up(self) -> Candidate | None:
+        others = [c for c in self.candidates if c.answer != self.answer]
+        return others[0] if others else None
+
+
+def exact_key(bot: CompiledBot, text: str) -> str:
+    return bot.synonyms.canonicalize(strip_edges(normalize(text)))
+
+
+def match_exact(bot: CompiledBot, text: str) -> Match | None:
+    if bot.automaton is None:
+        return None
+    key = exact_key(bot, text)
+    kid = bot.automaton.get(key, -1) if key else -1
+    if kid < 0:
+        return None
+    return Match("exact", bot.kw_answer[kid], keyword=key)
+
+
+def match_contains(bot: CompiledBot, text: str) -> Match | None:
+    """The longest contains-keyword or regex match; ties go to the earliest."""
+    best: tuple[int, int, int] | None = None  # (length, -start, -keyword id)
+    rule, keyword, answer = None, None, None
+    if bot.automaton is not None:
+        canonical = bot.synonyms.canonicalize(text)
+        for end, kid in bot.automaton.iter(canonical):
+            if bot.kw_mode[kid] != CONTAINS:
+                continue
+            length = bot.kw_len[kid]
+            rank = (length, -(end + 1 - length), -kid)
+            if best is None or rank > best:
+                best, rule, keyword, answer = rank, "contains", canonical[end + 1 - length : end + 1], bot.kw_answer[kid]
+    if bot.regexes:
+        folded = fold(text)
+        for pattern, aid, kid in bot.regexes:
+            found = pattern.search(folded)
+            if found is None:
+                continue
+            rank = (found.end() - found.start(), -found.start(), -kid)
+            if best is None or rank > best:
+                best, rule, keyword, answer = rank, "regex", pattern.pattern, aid
+    if best is None:
+        return None
+    return Match(rule, answer, keyword=keyword)
+
+
+def _idf(df: int, total: int) -> float:
+    return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+
+def _fts_query(terms) -> str:
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candidate]:
+    """Best-scoring answers for ``text`` (one candidate per answer), best first."""
+    terms = list(dict.fromkeys(bot.synonyms.tokens(text)))
+    if not terms:
+        return []
+    conn = bot.connection()
+    placeholders = ",".join("?" * len(terms))
+    df = dict(conn.execute(f"SELECT term, df FROM terms WHERE term IN ({placeholders})", terms))
+    known = [t for t in terms if t in df]
+    if not known:
+        return []
+    total = bot.total_docs
+    idf = {t: _idf(df.get(t, 0), total) for t in terms}
+    query_weight = sum(idf.values())
+    common = max(200, COMMON_TERM_SHARE * total)
+    fetch = [t for t in known if df[t] <= common] or [min(known, key=df.get)]
+    rows = conn.execute(
+        "SELECT d.answer, d.text, d.tokens, d.weight, bm25(docs_fts) FROM docs_fts "
+        "JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts) LIMIT ?",
+        (_fts_query(fetch), CANDIDATE_DOCS),
+    ).fetchall()
+    best: dict[int, Candidate] = {}
+    query = set(terms)
+    for answer, doc_text, tokens, weight, bm25 in rows:
+        shared = sum(idf[t] for t in set(tokens.split(" ")) & query)
+        if shared <= 0 or weight <= 0:
+            continue
+        score = math.sqrt(min(1.0, shared / query_weight) * min(1.0, shared / weight))
+        current = best.get(answer)
+        if current is None or score > current.score:
+            best[answer] = Candidate(answer, score, doc_text, -bm25)
+    ranked = sorted(best.values(), key=lambda c: (-c.score, -c.bm25, c.answer))
+    return ranked[:limit]
+
+
+def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candidate, ...]]:
+    """A smart match or menu above the threshold, else None; always the candidates."""
+    settings = bot.settings
+    candidates = tuple(smart_candidates(bot, text, limit=max(5, settings.menu_size)))
+    if not candidates or candidates[0].score < settings.threshold:
+        return None, candidates
+    top = candidates[0]
+    close = [c for c in candidates[1 : settings.menu_size] if top.score - c.score <= settings.menu_margin]
+    if close:
+        menu = (top.answer, *(c.answer for c in close))
+        return Match("menu", None, score=top.score, candidates=candidates, menu=menu), candidates
+    return Match("smart", top.answer, score=top.score, candidates=candidates), candidates
+
+
+def match_text(bot: CompiledBot, text: str) -> Match | None:
+    """The matching order after events and sessions: exact → regex/contains → smart."""
+    if not text or not text.strip():
+        return None
+    found = match_exact(bot, text) or match_contains(bot, text)
+    if found is not None:
+        return found
+    found, candidates = match_smart(bot, text)
+    if found is not None:
+        return found
+    return Match("default", None, score=candidates[0].score if candidates else None, candidates=candidates)
