@@ -10,8 +10,8 @@ server (which reopens it when its inode changes) never sees half of one.
 
 Tables: ``meta``, ``answers``, ``keywords`` (exact/contains in canonical form,
 regex as written), ``docs`` + ``docs_fts`` (FTS5 over segmented keywords,
-questions and titles), ``terms`` (document frequency per word), ``flows``,
-``branches``.
+questions and titles), ``answer_features`` (each answer's words and characters),
+``terms`` (how many answers use each word or character), ``flows``, ``branches``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import sqlite_utils
 from wxcli.bot import yamlsrc
 from wxcli.bot.settings import BotSettings, bot_settings, parse_duration
 from wxcli.bot.synonyms import BUILTIN_SYNONYMS
-from wxcli.bot.text import Synonyms, normalize, strip_edges
+from wxcli.bot.text import Synonyms, feature_weight, features, normalize, strip_edges
 from wxcli.content import load_content
 from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
@@ -771,10 +771,15 @@ def _idf(df: int, total: int) -> float:
     return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
 
-def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[dict], dict[str, int], int]:
-    """Searchable phrasings: keywords (not regex), questions and titles, segmented."""
+def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[dict], list[dict], dict[str, int], int]:
+    """Searchable phrasings (keywords but not regexes, questions, titles), segmented.
+
+    Returns the docs (words for FTS5, words + characters for scoring, and the
+    phrasing's total IDF weight), each answer's union of features, the number
+    of answers each feature occurs in, and the number of answers.
+    """
     docs: list[dict] = []
-    per_answer_terms: dict[int, set[str]] = defaultdict(set)
+    per_answer: dict[int, dict[str, float]] = {}
     for index, answer in enumerate(answers):
         if answer.on_event:
             continue
@@ -786,16 +791,19 @@ def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[dict], di
             if not tokens or tokens in seen:
                 continue
             seen.add(tokens)
-            docs.append({"answer": index, "kind": kind, "text": text, "tokens": " ".join(tokens)})
-            per_answer_terms[index].update(tokens)
+            found = features(tokens)
+            docs.append({"answer": index, "kind": kind, "text": text, "tokens": " ".join(tokens),
+                         "features": " ".join(found)})
+            per_answer.setdefault(index, {}).update(found)
     df: dict[str, int] = defaultdict(int)
-    for terms in per_answer_terms.values():
-        for term in terms:
-            df[term] += 1
-    total = max(len(per_answer_terms), 1)
+    for found in per_answer.values():
+        for feature in found:
+            df[feature] += 1
+    total = max(len(per_answer), 1)
     for doc in docs:
-        doc["weight"] = sum(_idf(df[t], total) for t in doc["tokens"].split(" "))
-    return docs, dict(df), total
+        doc["weight"] = sum(feature_weight(f) * _idf(df[f], total) for f in doc["features"].split(" "))
+    answer_rows = [{"answer": index, "features": " ".join(found)} for index, found in per_answer.items()]
+    return docs, answer_rows, dict(df), total
 
 
 # ---------------------------------------------------------------- entry points
@@ -845,7 +853,8 @@ def _write(path: Path, meta: dict, tables: dict[str, list[dict]], terms: dict[st
         CREATE TABLE keywords (id INTEGER PRIMARY KEY, keyword TEXT NOT NULL, norm TEXT NOT NULL, mode INTEGER NOT NULL,
                                answer INTEGER NOT NULL REFERENCES answers(id), source TEXT, line INTEGER);
         CREATE TABLE docs (id INTEGER PRIMARY KEY, answer INTEGER NOT NULL REFERENCES answers(id), kind TEXT,
-                           text TEXT NOT NULL, tokens TEXT NOT NULL, weight REAL NOT NULL);
+                           text TEXT NOT NULL, tokens TEXT NOT NULL, features TEXT NOT NULL, weight REAL NOT NULL);
+        CREATE TABLE answer_features (answer INTEGER PRIMARY KEY REFERENCES answers(id), features TEXT NOT NULL);
         CREATE VIRTUAL TABLE docs_fts USING fts5(tokens, content='docs', content_rowid='id',
                                                  tokenize="unicode61 remove_diacritics 0");
         CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
@@ -885,7 +894,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     errors = [p for p in ctx.problems if p.is_error]
     if errors:
         raise ContentError(ctx.problems)
-    docs, terms, total = _doc_rows(answers, sources.synonyms)
+    docs, answer_features, terms, total = _doc_rows(answers, sources.synonyms)
     for i, row in enumerate(docs):
         row["id"] = i + 1
     flows = sources.flows
@@ -901,6 +910,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         "answers": _answer_rows(answers),
         "keywords": [{"id": i, **row} for i, row in enumerate(keyword_rows)],
         "docs": docs,
+        "answer_features": answer_features,
         "flows": [{"id": f["id"], "title": f["title"], "source": f["source"],
                    "spec": json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")}, ensure_ascii=False)}
                   for f in flows.values()],

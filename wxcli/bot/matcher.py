@@ -7,11 +7,12 @@
   keywords), plus the regex keywords; the longest match wins, then the earliest.
 - **smart** — the message is segmented (jieba, synonyms canonical, stop words
   dropped); FTS5's BM25 picks candidate phrasings among keywords, example
-  questions and article titles, and each candidate is scored by how much of the
-  message's and of the phrasing's information (IDF weight) they share:
-  ``score = sqrt(cover(message) × cover(phrasing))`` in 0–1. Raw BM25 is
-  unbounded and shifts with the corpus, so it ranks but does not decide; the
-  0–1 score is what the threshold and the menu margin compare.
+  questions and article titles, and each candidate answer is scored 0–1 by how
+  much of the message's information (IDF weight of its words and, at half
+  weight, characters) its phrasings cover, and how close its best phrasing is
+  (see :func:`smart_candidates`). Raw BM25 is unbounded and shifts with the
+  corpus, so it ranks candidates but does not decide; the 0–1 score is what the
+  threshold and the menu margin compare.
 
 Below the threshold the caller gives the ``default`` answer (a wrong answer is
 worse than “I don't know”); when the runner-up is within the margin of the
@@ -24,10 +25,12 @@ import math
 from dataclasses import dataclass, field
 
 from wxcli.bot.db import CONTAINS, EXACT, CompiledBot
-from wxcli.bot.text import fold, normalize, strip_edges
+from wxcli.bot.text import feature_weight, features, fold, normalize, strip_edges
 
 CANDIDATE_DOCS = 40
 """Phrasings fetched by BM25 before re-scoring."""
+ANSWER_SHARE = 0.6
+"""How much of the score comes from all of an answer's phrasings together (vs the best one)."""
 COMMON_TERM_SHARE = 0.05
 """Words in more than this share of answers (and more than 200) are not used to fetch
 candidates — they would make retrieval scan a large part of the index — but still
@@ -113,39 +116,62 @@ def _fts_query(terms) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
+def _in(n: int) -> str:
+    return ",".join("?" * n)
+
+
 def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candidate]:
-    """Best-scoring answers for ``text`` (one candidate per answer), best first."""
-    terms = list(dict.fromkeys(bot.synonyms.tokens(text)))
-    if not terms:
+    """Best-scoring answers for ``text`` (one candidate per answer), best first.
+
+    BM25 over words fetches candidate phrasings; each candidate answer is then
+    scored on words and characters (IDF-weighted):
+    ``ANSWER_SHARE × (share of the message its phrasings cover together)
+    + (1 − ANSWER_SHARE) × (best single phrasing: √(cover(message) × cover(phrasing)))``.
+    An answer must share at least one whole word with the message.
+    """
+    words = list(dict.fromkeys(bot.synonyms.tokens(text)))
+    if not words:
         return []
+    query = features(words)
     conn = bot.connection()
-    placeholders = ",".join("?" * len(terms))
-    df = dict(conn.execute(f"SELECT term, df FROM terms WHERE term IN ({placeholders})", terms))
-    known = [t for t in terms if t in df]
+    names = list(query)
+    df = dict(conn.execute(f"SELECT term, df FROM terms WHERE term IN ({_in(len(names))})", names))
+    known = [w for w in words if w in df]
     if not known:
         return []
     total = bot.total_docs
-    idf = {t: _idf(df.get(t, 0), total) for t in terms}
-    query_weight = sum(idf.values())
+    weight = {f: feature_weight(f) * _idf(df.get(f, 0), total) for f in query}
+    query_weight = sum(weight.values())
     common = max(200, COMMON_TERM_SHARE * total)
-    fetch = [t for t in known if df[t] <= common] or [min(known, key=df.get)]
+    fetch = [w for w in known if df[w] <= common] or [min(known, key=df.get)]
     rows = conn.execute(
-        "SELECT d.answer, d.text, d.tokens, d.weight, bm25(docs_fts) FROM docs_fts "
+        "SELECT d.answer, d.text, d.features, d.weight, bm25(docs_fts) FROM docs_fts "
         "JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts) LIMIT ?",
         (_fts_query(fetch), CANDIDATE_DOCS),
     ).fetchall()
-    best: dict[int, Candidate] = {}
-    query = set(terms)
-    for answer, doc_text, tokens, weight, bm25 in rows:
-        shared = sum(idf[t] for t in set(tokens.split(" ")) & query)
-        if shared <= 0 or weight <= 0:
+    best_doc: dict[int, tuple[float, str, float]] = {}
+    for answer, doc_text, doc_features, doc_weight, bm25 in rows:
+        shared = sum(weight[f] for f in query.keys() & set(doc_features.split(" ")))
+        similarity = math.sqrt(min(1.0, shared / query_weight) * min(1.0, shared / doc_weight)) if doc_weight > 0 else 0.0
+        if answer not in best_doc or similarity > best_doc[answer][0]:
+            best_doc[answer] = (similarity, doc_text, -bm25)
+    if not best_doc:
+        return []
+    answers = list(best_doc)
+    scored = []
+    word_set = set(words)
+    for answer, answer_features in conn.execute(
+        f"SELECT answer, features FROM answer_features WHERE answer IN ({_in(len(answers))})", answers
+    ):
+        vocabulary = set(answer_features.split(" "))
+        if not word_set & vocabulary:
             continue
-        score = math.sqrt(min(1.0, shared / query_weight) * min(1.0, shared / weight))
-        current = best.get(answer)
-        if current is None or score > current.score:
-            best[answer] = Candidate(answer, score, doc_text, -bm25)
-    ranked = sorted(best.values(), key=lambda c: (-c.score, -c.bm25, c.answer))
-    return ranked[:limit]
+        cover = sum(weight[f] for f in query.keys() & vocabulary) / query_weight
+        similarity, doc_text, bm25 = best_doc[answer]
+        score = ANSWER_SHARE * min(1.0, cover) + (1 - ANSWER_SHARE) * similarity
+        scored.append(Candidate(answer, score, doc_text, bm25))
+    scored.sort(key=lambda c: (-c.score, -c.bm25, c.answer))
+    return scored[:limit]
 
 
 def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candidate, ...]]:

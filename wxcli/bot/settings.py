@@ -35,7 +35,7 @@ def parse_duration(value) -> float:
 class BotSettings:
     """How the engine answers; compiled into the bot database."""
 
-    threshold: float = 0.6
+    threshold: float = 0.45
     """Smart-match score (0–1) below which the ``default`` answer is given."""
     menu_margin: float = 0.06
     """Candidates within this score of the best are offered in a “您是不是想问” menu."""

@@ -39,6 +39,31 @@ STOPWORDS = frozenset(
 )
 """Function words and question fillers that carry no topic (“怎么”, “的”, “吗”…)."""
 
+STOP_CHARS = frozenset("的了吗呢吧啊呀我你您是在有要想能会怎么什么哪多少几这那和与就都也很请一个下")
+CHAR_PREFIX = "~"
+CHAR_WEIGHT = 0.5
+"""Weight of a character feature relative to a word: characters let “冻住” meet
+“冻结” and “营业点” meet “营业厅”, but count for less than a whole word."""
+
+
+def features(tokens: Iterable[str]) -> dict[str, float]:
+    """Words (weight 1) plus their characters (``~字``, weight CHAR_WEIGHT).
+
+    Chinese paraphrases often share characters but not words, so the smart
+    matcher compares both; function characters are left out.
+    """
+    found: dict[str, float] = {}
+    for word in tokens:
+        found[word] = 1.0
+        for char in word:
+            if char not in STOP_CHARS and not char.isascii():
+                found.setdefault(CHAR_PREFIX + char, CHAR_WEIGHT)
+    return found
+
+
+def feature_weight(feature: str) -> float:
+    return CHAR_WEIGHT if feature.startswith(CHAR_PREFIX) else 1.0
+
 
 def fold(text: str) -> str:
     """NFKC (full-width → half-width) and lower case; runs of whitespace become one space."""
