@@ -1,0 +1,433 @@
+"""``build_site``: content + theme → build/site, incrementally and atomically.
+
+Order of work, cheapest first, so an unchanged site costs a few stat calls:
+
+1. stat every input; if nothing moved since the last good build, stop;
+2. parse only changed articles (several processes when many), Markdown from cache;
+3. validate everything; any error raises :class:`ContentError` before build/site is touched;
+4. plan every output with a key; render only pages whose key changed;
+5. write into the spare tree and swap it in (see :mod:`wxcli.site.output`).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wxcli import __version__
+from wxcli.content import load_columns
+from wxcli.errors import ContentError, Problem
+from wxcli.fsutil import atomic_write_bytes
+from wxcli.project import Project
+
+from . import model as site_model
+from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Rendered
+from .output import Output, Result, TreeWriter, _inode
+from .pages import PAGES_VERSION, Assets, Page, PageRenderer, plan
+from .parallel import default_workers, fork_pool
+from .sources import (
+    RACY_NS,
+    Entry,
+    ParseContext,
+    Scan,
+    digest_of,
+    dump_records,
+    load_records,
+    media_url,
+    parse_files,
+    scan_inputs,
+    settings_fingerprint,
+)
+from .theme import Theme, theme_dirs
+
+STATE_VERSION = 2
+PARALLEL_PAGES = 400
+
+
+@dataclass
+class BuildReport:
+    written: int
+    unchanged: int
+    removed: int
+    warnings: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    articles: int = 0
+    files: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "warnings": [p.as_dict() for p in self.warnings],
+            "seconds": round(self.seconds, 3),
+            "articles": self.articles,
+            "files": self.files,
+        }
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _build_lock(cache_dir: Path):
+    """One build at a time per project (``wx build`` while ``wx serve --watch`` runs)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(cache_dir / "build.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_pickle(path: Path):
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+
+
+def _as_errors(problems: list[Problem]) -> list[Problem]:
+    return [Problem(p.path, p.line, p.message, "error") for p in problems]
+
+
+def _options_fingerprint(settings: site_model.Settings, drafts: bool) -> bytes:
+    return digest_of(STATE_VERSION, __version__, RENDERER_VERSION, PAGES_VERSION, settings.fingerprint(), drafts)
+
+
+def _unchanged_since(state, scan: Scan, options: bytes, output: Output) -> bool:
+    """True when the last good build saw exactly these inputs and its site is still there."""
+    return (
+        isinstance(state, dict)
+        and state.get("version") == STATE_VERSION
+        and state.get("inputs") == scan.fingerprint()
+        and state.get("options") == options
+        and state.get("newest_mtime", 1 << 62) + RACY_NS < state.get("scanned_ns", 0)
+        and state.get("site_ino") == _inode(output.site)
+    )
+
+
+# ---------------------------------------------------------------- validation
+
+
+def structure_problems(entries: list[Entry], columns: dict) -> list[Problem]:
+    """Unknown columns, duplicate slugs and names that collide with the site's own URLs."""
+    problems, seen = [], {}
+    for slug, column in columns.items():
+        if slug in site_model.RESERVED_TOP:
+            problems.append(Problem(_column_source(column), 1, f"栏目目录名 {slug!r} 与网站自用地址冲突，请换一个"))
+    for entry in entries:
+        if entry.column not in columns:
+            problems.append(
+                Problem(entry.source, 1, f"栏目 {entry.column!r} 不存在（缺少 content/{entry.column}/_column.md）")
+            )
+        if entry.slug in seen:
+            problems.append(Problem(entry.source, 1, f"slug {entry.slug!r} 与 {seen[entry.slug]} 重复，slug 必须全站唯一"))
+        else:
+            seen[entry.slug] = entry.source
+        if entry.slug == "page":
+            problems.append(Problem(entry.source, 1, "slug 不能是 page（栏目分页地址 /栏目/page/2/ 要用）"))
+    return problems
+
+
+def _column_source(column) -> str:
+    path = Path(column.path) if column.path else None
+    return f"content/{path.parent.name}/{path.name}" if path else f"content/{column.slug}/_column.md"
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value or value.startswith("//")
+
+
+def link_warnings(entries: list[Entry], columns, media: set[str], drafts: bool) -> list[Problem]:
+    """Links to missing articles, columns, images and files, named ``path:line``."""
+    by_source = {e.source: e for e in entries}
+    warnings = []
+    for entry in entries:
+        if entry.draft and not drafts:
+            continue
+        for ref in entry.refs:
+            line = entry.body_line + ref.line
+            if ref.kind == "article":
+                target = by_source.get(f"content/{ref.target}")
+                if target is None:
+                    warnings.append(Problem(entry.source, line, f"链接的文章不存在：{ref.written}", "warning"))
+                elif target.draft and not drafts:
+                    warnings.append(Problem(entry.source, line, f"链接的文章还是草稿，网站上没有：{ref.written}", "warning"))
+            elif ref.kind == "column":
+                if ref.target.split("/")[0] not in columns:
+                    warnings.append(Problem(entry.source, line, f"链接的栏目不存在：{ref.written}", "warning"))
+            elif ref.kind == "media":
+                if ref.target not in media:
+                    warnings.append(Problem(entry.source, line, f"图片或附件不存在：{ref.written}", "warning"))
+            else:
+                warnings.append(
+                    Problem(entry.source, line, f"链接的文件不会发布：{ref.written}（图片和附件请放在 content/media/ 下）", "warning")
+                )
+        if entry.cover and not _is_url(entry.cover):
+            if os.path.normpath(entry.cover).replace(os.sep, "/").lstrip("/") not in media:
+                warnings.append(Problem(entry.source, entry.cover_line, f"封面图片不存在：{entry.cover}", "warning"))
+    return warnings
+
+
+# ---------------------------------------------------------------- columns
+
+
+def _columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache, media: set[str], settings):
+    from wxcli import frontmatter
+
+    columns, problems = load_columns(project)
+    warnings, infos, rendered = [], [], {}
+    keys = {slug: renderer.key(c.description, slug) for slug, c in columns.items()}
+    cached = cache.get_many(keys.values())
+    for slug, column in columns.items():
+        key = keys[slug]
+        if key not in cached:
+            cached[key] = rendered[key] = renderer.render(column.description, slug)
+        source = _column_source(column)
+        if column.cover and not _is_url(column.cover):
+            if os.path.normpath(column.cover).replace(os.sep, "/") not in media:
+                text = Path(column.path).read_text(encoding="utf-8")
+                line = frontmatter.parse(text).line_of("cover")
+                warnings.append(Problem(source, line, f"封面图片不存在：{column.cover}", "warning"))
+        infos.append(
+            site_model.ColumnInfo(
+                slug=slug,
+                title=column.title,
+                order=column.order,
+                url=f"{settings.prefix}/{slug}/",
+                feed_url=f"{settings.prefix}/{slug}/feed.xml",
+                cover_url=media_url(column.cover, settings.prefix),
+                description_html=cached[key].html,
+                source=source,
+                md_key=key,
+            )
+        )
+    cache.put_many(rendered)
+    return columns, infos, problems, warnings
+
+
+# ---------------------------------------------------------------- rendering pages
+
+
+@dataclass
+class _RenderJob:
+    """Everything a (forked) worker needs to render and write a slice of pages."""
+
+    renderer: PageRenderer
+    pages: list[Page]
+    writer: TreeWriter
+    cache_path: Path
+    memory: dict[str, Rendered]
+
+    def run(self, start: int, end: int) -> list[Result]:
+        pages = self.pages[start:end]
+        keys = set()
+        for page in pages:
+            if page.kind == "article":
+                keys.add(page.args[0].md_key)
+            elif page.kind == "feed":
+                keys.update(e.md_key for e in page.args[1])
+        found = {k: self.memory[k] for k in keys if k in self.memory}
+        missing = keys - found.keys()
+        if missing:
+            cache = MarkdownCache(self.cache_path)
+            try:
+                found.update(cache.get_many(missing))
+            finally:
+                cache.close()
+        self.renderer.lookup = found.__getitem__
+        results = []
+        for page in pages:
+            if page.kind == "copy":
+                results.append(self.writer.copy(page.path, page.key, page.args[0]))
+            else:
+                results.append(self.writer.write(page.path, page.key, self.renderer.render(page)))
+        return results
+
+
+_JOB: _RenderJob | None = None
+
+
+def _run_slice(bounds: tuple[int, int]) -> list[Result]:
+    return _JOB.run(*bounds)
+
+
+def _render_all(job: _RenderJob, workers: int, progress) -> list[Result]:
+    global _JOB
+    total = len(job.pages)
+    step = 100 if workers <= 1 or total < PARALLEL_PAGES else max(50, min(400, total // (workers * 8)))
+    slices = [(i, min(i + step, total)) for i in range(0, total, step)]
+    results: list[Result] = []
+    if workers <= 1 or total < PARALLEL_PAGES:
+        for bounds in slices:
+            results.extend(job.run(*bounds))
+            if progress:
+                progress("生成页面", len(results), total)
+        return results
+    _JOB = job
+    try:
+        with fork_pool(workers) as pool:
+            for chunk in pool.imap_unordered(_run_slice, slices):
+                results.extend(chunk)
+                if progress:
+                    progress("生成页面", len(results), total)
+    finally:
+        _JOB = None
+    return results
+
+
+# ---------------------------------------------------------------- the build
+
+
+def build_site(
+    project: Project,
+    *,
+    drafts: bool = False,
+    clean: bool = False,
+    strict: bool = False,
+    progress=None,
+    workers: int | None = None,
+) -> BuildReport:
+    """Render the site into build/site; raise :class:`ContentError` on invalid content.
+
+    ``progress(stage, done, total)`` is called as work advances. ``workers`` is the
+    number of processes for Markdown and pages (default: the CPU cores, up to 8).
+    """
+    started = time.perf_counter()
+    cache_dir = project.cache_dir
+    with _build_lock(cache_dir):
+        output = Output(project.build_dir, cache_dir)
+        output.recover()
+        settings = site_model.Settings.from_project(project)
+        scan = scan_inputs(project, theme_dirs(project))
+        options = _options_fingerprint(settings, drafts)
+        state_path = cache_dir / "site-state.pickle"
+        state = None if clean else _load_pickle(state_path)
+        if _unchanged_since(state, scan, options, output):
+            warnings = state["warnings"]
+            if strict and warnings:
+                raise ContentError(_as_errors(warnings))
+            return BuildReport(
+                0, state["files"], 0, warnings, time.perf_counter() - started, state["articles"], state["files"]
+            )
+        report = _full_build(
+            project, settings, scan, drafts=drafts, clean=clean, strict=strict, progress=progress,
+            workers=default_workers() if workers is None else max(1, workers), output=output,
+        )
+        atomic_write_bytes(
+            state_path,
+            pickle.dumps(
+                {
+                    "version": STATE_VERSION,
+                    "inputs": scan.fingerprint(),
+                    "options": options,
+                    "scanned_ns": scan.started_ns,
+                    "newest_mtime": scan.newest_mtime(),
+                    "site_ino": _inode(output.site),
+                    "warnings": report.warnings,
+                    "files": report.files,
+                    "articles": report.articles,
+                }
+            ),
+        )
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, progress):
+    """Entries for every article file, parsing only those that changed since the last build."""
+    records_path = project.cache_dir / "site-records.pickle"
+    fingerprint = settings_fingerprint(project, settings.prefix)
+    old = {} if clean else load_records(records_path, fingerprint)
+    records, todo = {}, []
+    for relpath, sig in scan.articles.items():
+        record = old.get(relpath)
+        if record is not None and record.trusted and record.sig == sig:
+            records[relpath] = record
+        else:
+            todo.append((relpath, sig, scan.started_ns))
+    problems, fresh, needs_refs = [], {}, []
+    if todo:
+        context = ParseContext(project, renderer, cache.keys(), old)
+        for parsed in parse_files(context, todo, workers, progress):
+            problems.extend(parsed.problems)
+            if parsed.record is not None:
+                records[parsed.relpath] = parsed.record
+            if parsed.rendered is not None:
+                fresh[parsed.rendered[0]] = parsed.rendered[1]
+            if parsed.needs_refs:
+                needs_refs.append(parsed.record.entry)
+        cache.put_many(fresh)
+        if needs_refs:
+            refs = cache.refs_many(e.md_key for e in needs_refs)
+            for entry in needs_refs:
+                entry.refs = refs.get(entry.md_key, ())
+    if todo or len(records) != len(old):
+        atomic_write_bytes(records_path, dump_records(records, fingerprint))
+    entries = [records[relpath].entry for relpath in scan.articles if relpath in records]
+    return entries, problems, fresh
+
+
+def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output) -> BuildReport:
+    cache = MarkdownCache(project.cache_dir / "markdown.sqlite")
+    try:
+        renderer = MarkdownRenderer(settings.prefix)
+        entries, problems, fresh = _read_entries(
+            project, scan, settings, cache, renderer, clean=clean, workers=workers, progress=progress
+        )
+        media = set(scan.media)
+        columns, column_infos, column_problems, warnings = _columns(project, renderer, cache, media, settings)
+        problems += column_problems
+        problems += structure_problems(entries, columns)
+        theme = Theme(project, project.cache_dir)
+        problems += theme.check()
+        if problems:
+            raise ContentError(sorted(problems, key=lambda p: (p.path, p.line)))
+        warnings += link_warnings(entries, columns, media, drafts)
+        if not settings.origin:
+            warnings.append(
+                Problem("wx.toml", 1, "[site] 没有设置 base_url：订阅源、网站地图和分享卡片需要完整网址", "warning")
+            )
+        warnings.sort(key=lambda p: (p.path, p.line))
+        if strict and warnings:
+            raise ContentError(_as_errors(warnings))
+
+        visible = [e for e in entries if drafts or not e.draft]
+        model = site_model.build_model(settings, column_infos, visible)
+        assets = Assets.read(theme.static_files())
+        pages = plan(model, theme, assets, scan.media, project.content_dir, drafts=drafts)
+        page_renderer = PageRenderer(model, theme, assets, lookup=None)
+
+        def produce(todo: list[Page], writer: TreeWriter) -> list[Result]:
+            if not todo:
+                return []
+            job = _RenderJob(page_renderer, todo, writer, cache.path, fresh)
+            return _render_all(job, workers, progress)
+
+        try:
+            counts = output.assemble(pages, produce, clean=clean)
+        except FileNotFoundError:
+            counts = output.assemble(pages, produce, clean=True)
+        cache.prune({e.md_key for e in entries} | {c.md_key for c in column_infos})
+        return BuildReport(
+            written=counts.written,
+            unchanged=counts.unchanged,
+            removed=counts.removed,
+            warnings=warnings,
+            articles=len(visible),
+            files=len(pages),
+        )
+    finally:
+        cache.close()

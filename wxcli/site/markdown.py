@@ -1,0 +1,264 @@
+"""Markdown → HTML for the micro-site, and a cache of rendered bodies keyed by content hash.
+
+The renderer is markdown-it-py (CommonMark) with tables, strikethrough and footnotes.
+Chosen by measurement on 1 KB Chinese articles: it is as fast as mistune on prose
+(0.27 ms vs 0.28 ms per article here) and, unlike mistune, its tokens carry source
+line numbers, which broken-link warnings need (``path:line``).
+
+Rendering is a pure function of (body, the column folder it lives in, the URL
+prefix): relative ``.md`` links become ``/<column>/<slug>/`` URLs and
+``../media/...`` images become ``/media/...`` without looking at other files. The
+targets are returned as references so the build can check them against the
+current site on every run, while the HTML itself is cached forever by hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+RENDERER_VERSION = "wxcli-md-3"
+
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_NOT_IN_ANCHOR = re.compile(r"[^\w\- ]")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A link or image in a body that points into content/: checked on every build."""
+
+    kind: str  # "article" | "column" | "media" | "file" (anything else under content/)
+    target: str  # path relative to content/, e.g. "card/slug.md" or "media/2026/x.png"
+    line: int  # 0-based line within the body
+    written: str  # the link as the editor wrote it, for messages
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str
+    toc: tuple[tuple[int, str, str], ...]  # (level, text, anchor) of h2/h3 headings
+    refs: tuple[Ref, ...]
+
+
+def heading_anchor(text: str) -> str:
+    """A URL-safe, stable id for a heading; Chinese characters are kept as they are.
+
+    ``申请条件`` → ``申请条件``; ``一、新发放贷款`` → ``一新发放贷款``; ``Step 2: Apply`` →
+    ``step-2-apply``. Browsers percent-encode the id in the address bar and match it back.
+    """
+    text = _NOT_IN_ANCHOR.sub("", text.strip().lower())
+    return _SPACES.sub("-", text).strip("-") or "section"
+
+
+def content_target(href: str, folder: str) -> str | None:
+    """Resolve a relative link written in ``content/<folder>/`` to a path under content/.
+
+    ``media/...`` (no ``./`` or ``../``) means content/media/, as in ``cover:``. Returns
+    None for links that are not relative file links (URLs, anchors, site-absolute paths).
+    """
+    if not href or href.startswith(("#", "/", "?")) or _SCHEME.match(href):
+        return None
+    if href.startswith("media/"):
+        return posixpath.normpath(href)
+    return posixpath.normpath(posixpath.join(folder, href))
+
+
+def _split_fragment(href: str) -> tuple[str, str]:
+    for mark in ("#", "?"):
+        if mark in href:
+            index = href.index(mark)
+            return href[:index], href[index:]
+    return href, ""
+
+
+def rewrite_link(href: str, folder: str, prefix: str) -> tuple[str, Ref | None]:
+    """The site URL for a link in a body, and what it refers to (line filled in later)."""
+    path, tail = _split_fragment(href)
+    target = content_target(path, folder)
+    if target is None or target.startswith("../") or target == "..":
+        return href, None
+    if target.startswith("media/"):
+        return prefix + "/" + quote(target) + tail, Ref("media", target, 0, href)
+    if target.endswith(".md"):
+        column, _, name = target.rpartition("/")
+        if not column or "/" in column:
+            return href, Ref("article", target, 0, href)
+        if name == "_column.md":
+            return f"{prefix}/{column}/" + tail, Ref("column", target, 0, href)
+        return f"{prefix}/{column}/{name[:-3]}/" + tail, Ref("article", target, 0, href)
+    return href, Ref("file", target, 0, href)
+
+
+def _find_line(lines: list[str], span: list[int] | None, needle: str) -> int:
+    if not span:
+        return 0
+    start, end = span
+    for number in range(start, min(end, len(lines))):
+        if needle in lines[number]:
+            return number
+    return start
+
+
+class MarkdownRenderer:
+    """One configured markdown-it parser; ``render`` is safe to call many times."""
+
+    def __init__(self, prefix: str = ""):
+        from markdown_it import MarkdownIt
+        from mdit_py_plugins.footnote import footnote_plugin
+
+        self.prefix = prefix
+        self.md = (
+            MarkdownIt("commonmark", {"html": False, "xhtmlOut": False})
+            .enable(["table", "strikethrough"])
+            .use(footnote_plugin)
+        )
+        rules = self.md.renderer.rules
+        rules["table_open"] = lambda *_: '<div class="table-wrap"><table>\n'
+        rules["table_close"] = lambda *_: "</table></div>\n"
+
+    def key(self, body: str, folder: str) -> str:
+        """Cache key: everything the HTML depends on."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(f"{RENDERER_VERSION}\0{self.prefix}\0{folder}\0".encode())
+        digest.update(body.encode("utf-8"))
+        return digest.hexdigest()
+
+    def render(self, body: str, folder: str) -> Rendered:
+        tokens = self.md.parse(body)
+        lines = body.splitlines()
+        refs: list[Ref] = []
+        toc: list[tuple[int, str, str]] = []
+        used: dict[str, int] = {}
+        for index, token in enumerate(tokens):
+            if token.type == "heading_open":
+                inline = tokens[index + 1]
+                text = "".join(c.content for c in inline.children or () if c.type in ("text", "code_inline"))
+                anchor = self._unique(heading_anchor(text), used)
+                token.attrSet("id", anchor)
+                if token.tag in ("h2", "h3"):
+                    toc.append((int(token.tag[1]), text, anchor))
+            elif token.type == "inline" and token.children:
+                self._rewrite_inline(token, folder, lines, refs)
+        html = self.md.renderer.render(tokens, self.md.options, {})
+        return Rendered(html=html, toc=tuple(toc), refs=tuple(refs))
+
+    @staticmethod
+    def _unique(anchor: str, used: dict[str, int]) -> str:
+        count = used.get(anchor, 0)
+        used[anchor] = count + 1
+        return anchor if count == 0 else f"{anchor}-{count}"
+
+    def _rewrite_inline(self, token, folder: str, lines: list[str], refs: list[Ref]) -> None:
+        for child in token.children:
+            if child.type == "link_open":
+                attribute = "href"
+            elif child.type == "image":
+                attribute = "src"
+                child.attrSet("loading", "lazy")
+            else:
+                continue
+            written = str(child.attrGet(attribute) or "")
+            url, ref = rewrite_link(written, folder, self.prefix)
+            child.attrSet(attribute, url)
+            if child.type == "link_open" and _SCHEME.match(url) and url.startswith("http"):
+                child.attrSet("rel", "noopener")
+            if ref is not None:
+                line = _find_line(lines, token.map, written)
+                refs.append(Ref(ref.kind, ref.target, line, written))
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _encode(rendered: Rendered) -> tuple[str, str, str]:
+    refs = [[r.kind, r.target, r.line, r.written] for r in rendered.refs]
+    return rendered.html, json.dumps(rendered.toc, ensure_ascii=False), json.dumps(refs, ensure_ascii=False)
+
+
+def _decode(html: str, toc: str, refs: str) -> Rendered:
+    return Rendered(
+        html=html,
+        toc=tuple(tuple(item) for item in json.loads(toc)),
+        refs=tuple(Ref(*item) for item in json.loads(refs)),
+    )
+
+
+class MarkdownCache:
+    """Rendered bodies in SQLite, keyed by :meth:`MarkdownRenderer.key`.
+
+    A cache only: losing or corrupting it costs time, never correctness, so writes
+    skip fsync and a damaged file is replaced.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError:
+            self.path.unlink(missing_ok=True)
+            self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS rendered (key TEXT PRIMARY KEY, html TEXT NOT NULL,"
+            " toc TEXT NOT NULL, refs TEXT NOT NULL) WITHOUT ROWID"
+        )
+        return db
+
+    def keys(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT key FROM rendered")}
+
+    def get_many(self, keys) -> dict[str, Rendered]:
+        found, keys = {}, list(dict.fromkeys(keys))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, html, toc, refs in self.db.execute(
+                f"SELECT key, html, toc, refs FROM rendered WHERE key IN ({marks})", chunk
+            ):
+                found[key] = _decode(html, toc, refs)
+        return found
+
+    def refs_many(self, keys) -> dict[str, tuple[Ref, ...]]:
+        found, keys = {}, list(dict.fromkeys(keys))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, refs in self.db.execute(f"SELECT key, refs FROM rendered WHERE key IN ({marks})", chunk):
+                found[key] = tuple(Ref(*item) for item in json.loads(refs))
+        return found
+
+    def put_many(self, items: dict[str, Rendered]) -> None:
+        if not items:
+            return
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?)",
+                ((key, *_encode(rendered)) for key, rendered in items.items()),
+            )
+
+    def prune(self, keep: set[str]) -> int:
+        """Drop bodies no article uses any more, once they outnumber the live ones."""
+        total = self.db.execute("SELECT count(*) FROM rendered").fetchone()[0]
+        if total <= len(keep) * 2 + 200:
+            return 0
+        stale = self.keys() - keep
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM rendered WHERE key = ?", ((k,) for k in stale))
+        return len(stale)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,307 @@
+"""The output tree: incremental writes into a spare copy of the site, then an atomic swap.
+
+``build/site`` is never written in place. Beside it lives ``build/.site-spare``, the
+site as it was one build ago, whose unchanged files are hard links to the same
+inodes as ``build/site``. A build brings the spare up to date (new files written,
+unchanged ones linked, removed ones unlinked), then exchanges the two directories
+in one ``renameat2(RENAME_EXCHANGE)`` call: a reader or a crash sees the old site
+or the new one, never a mix. The old site becomes the next build's spare, so the
+cost of a build follows the number of changed files, not the size of the site.
+
+Where the exchange call is missing (not Linux), three renames are used and an
+interrupted swap is finished by :meth:`Output.recover` at the start of the next build.
+
+Unchanged files keep their inode and mtime (they are the same file), so a
+deployment by rsync or a test can see exactly what a build rewrote.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import os
+import pickle
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wxcli.fsutil import atomic_write_bytes
+
+MANIFEST_VERSION = 2
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _libc_renameat2():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _libc_renameat2()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False when the system cannot (then nothing happened)."""
+    if _renameat2 is None:
+        return False
+    result = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(a))
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+@dataclass
+class Manifest:
+    """What build/site and build/.site-spare hold, as far as the last build knows."""
+
+    site_ino: int | None = None
+    spare_ino: int | None = None
+    files: dict[str, tuple[bytes, bytes, int]] = field(default_factory=dict)  # path → (key, digest, inode)
+    spare: dict[str, int] | None = None  # path → inode in the spare (None: unknown)
+
+
+@dataclass
+class Result:
+    path: str
+    key: bytes
+    digest: bytes
+    inode: int
+    wrote: bool
+
+
+class TreeWriter:
+    """Writes outputs into the spare tree; used inside forked workers too.
+
+    A file that may be a hard link shared with build/site is replaced by rename,
+    never opened for writing. In a fresh tree every file is new, so it is written
+    directly, and (``twin``) linked into a second fresh tree that becomes the next spare.
+    """
+
+    def __init__(self, root: Path, old: dict, fresh: bool, twin: Path | None = None):
+        self.root = str(root)
+        self.twin = str(twin) if twin else None
+        self.old = old
+        self.fresh = fresh
+        self._dirs: set[str] = set()
+
+    def _ensure_dir(self, path: str) -> None:
+        folder = os.path.dirname(path)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+
+    def _place(self, rel: str, fill) -> int:
+        target = os.path.join(self.root, rel)
+        self._ensure_dir(target)
+        if self.fresh:
+            fill(target)
+        else:
+            temporary = target + ".wxtmp"
+            fill(temporary)
+            os.replace(temporary, target)
+        inode = os.stat(target).st_ino
+        if self.twin:
+            copy = os.path.join(self.twin, rel)
+            self._ensure_dir(copy)
+            os.link(target, copy)
+        return inode
+
+    def write(self, rel: str, key: bytes, data: bytes) -> Result:
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        old = self.old.get(rel)
+        if old is not None and old[1] == digest:
+            return Result(rel, key, digest, old[2], False)
+
+        def fill(path):
+            with open(path, "wb") as handle:
+                handle.write(data)
+
+        return Result(rel, key, digest, self._place(rel, fill), True)
+
+    def copy(self, rel: str, key: bytes, source: Path) -> Result:
+        """Copy a file (media, static) whose key already identifies its content."""
+        return Result(rel, key, key, self._place(rel, lambda path: shutil.copyfile(source, path)), True)
+
+
+@dataclass
+class Counts:
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    removed_paths: list[str] = field(default_factory=list)
+
+
+class Output:
+    def __init__(self, build_dir: Path, cache_dir: Path):
+        self.build_dir = Path(build_dir)
+        self.site = self.build_dir / "site"
+        self.spare = self.build_dir / ".site-spare"
+        self.twin = self.build_dir / ".site-twin"
+        self.swap = self.build_dir / ".site-swap"
+        self.manifest_path = Path(cache_dir) / "site-manifest.pickle"
+        self.dirty_path = Path(cache_dir) / "site-spare.dirty"
+
+    # ---------------------------------------------------------------- state
+
+    def recover(self) -> None:
+        """Finish a swap that the three-rename fallback left half done."""
+        if self.swap.exists():
+            if self.site.exists():
+                shutil.rmtree(self.spare, ignore_errors=True)
+                os.rename(self.swap, self.spare)
+            else:
+                os.rename(self.swap, self.site)
+            self.dirty_path.parent.mkdir(parents=True, exist_ok=True)
+            self.dirty_path.touch()
+
+    def load_manifest(self) -> Manifest:
+        try:
+            with open(self.manifest_path, "rb") as handle:
+                data = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return Manifest()
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            return Manifest()
+        return data["manifest"]
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        data = {"version": MANIFEST_VERSION, "manifest": manifest}
+        atomic_write_bytes(self.manifest_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def site_is_current(self, manifest: Manifest) -> bool:
+        return manifest.site_ino is not None and _inode(self.site) == manifest.site_ino
+
+    # ---------------------------------------------------------------- a build
+
+    def assemble(self, pages, produce, *, clean: bool = False) -> Counts:
+        """Bring build/site to ``pages`` (objects with ``path`` and ``key``).
+
+        ``produce(todo, writer)`` renders the pages whose key changed and returns a
+        :class:`Result` for each, written through ``writer`` (a :class:`TreeWriter`).
+        """
+        manifest = Manifest() if clean else self.load_manifest()
+        site_ok = self.site_is_current(manifest)
+        old = manifest.files if site_ok else {}
+        spare_ok = (
+            site_ok
+            and manifest.spare is not None
+            and _inode(self.spare) == manifest.spare_ino
+            and not self.dirty_path.exists()
+        )
+        self.dirty_path.parent.mkdir(parents=True, exist_ok=True)
+        self.dirty_path.touch()
+        wanted = {page.path for page in pages}
+        if spare_ok:
+            spare_map = dict(manifest.spare)
+            self._unlink_from_spare([p for p in spare_map if p not in wanted], spare_map)
+            writer = TreeWriter(self.spare, old, fresh=False)
+        else:
+            spare_map = {}
+            for folder in (self.spare, self.twin):
+                shutil.rmtree(folder, ignore_errors=True)
+            self.spare.mkdir(parents=True)
+            twin = None
+            if not site_ok:
+                self.twin.mkdir(parents=True)
+                twin = self.twin
+            writer = TreeWriter(self.spare, old, fresh=True, twin=twin)
+
+        keep, todo = [], []
+        for page in pages:
+            record = old.get(page.path)
+            (keep if record is not None and record[0] == page.key else todo).append(page)
+        results = {r.path: r for r in produce(todo, writer)}
+        for page in keep:
+            key, digest, inode = old[page.path]
+            results[page.path] = Result(page.path, key, digest, inode, False)
+
+        counts = Counts(written=sum(r.wrote for r in results.values()))
+        counts.removed_paths = sorted(p for p in old if p not in wanted)
+        counts.removed = len(counts.removed_paths)
+        counts.unchanged = len(results) - counts.written
+        files = {path: (r.key, r.digest, r.inode) for path, r in results.items()}
+
+        if site_ok and not counts.written and not counts.removed:
+            manifest.files = files
+            if spare_ok:
+                manifest.spare = spare_map
+            self.save_manifest(manifest)
+            if spare_ok:
+                self.dirty_path.unlink(missing_ok=True)
+            return counts
+
+        if site_ok:
+            self._link_unchanged(results, spare_map)
+        self._swap_in(site_ok)
+        if site_ok:
+            spare_inodes = {path: record[2] for path, record in old.items()}
+        else:
+            spare_inodes = {path: record[2] for path, record in files.items()}
+        self.save_manifest(Manifest(_inode(self.site), _inode(self.spare), files, spare_inodes))
+        self.dirty_path.unlink(missing_ok=True)
+        return counts
+
+    def _unlink_from_spare(self, paths: list[str], spare_map: dict[str, int]) -> None:
+        folders = set()
+        for rel in paths:
+            try:
+                os.unlink(self.spare / rel)
+            except FileNotFoundError:
+                pass
+            spare_map.pop(rel, None)
+            folders.add(os.path.dirname(rel))
+        for folder in sorted(folders, key=len, reverse=True):
+            while folder:
+                try:
+                    os.rmdir(self.spare / folder)
+                except OSError:
+                    break
+                folder = os.path.dirname(folder)
+
+    def _link_unchanged(self, results: dict[str, Result], spare_map: dict[str, int]) -> None:
+        """Make the spare's unchanged files the very same files build/site has."""
+        made: set[str] = set()
+        for path, result in results.items():
+            if result.wrote or spare_map.get(path) == result.inode:
+                continue
+            source = self.site / path
+            target = self.spare / path
+            folder = str(target.parent)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            if path in spare_map or target.exists():
+                temporary = Path(str(target) + ".wxtmp")
+                os.link(source, temporary)
+                os.replace(temporary, target)
+            else:
+                os.link(source, target)
+
+    def _swap_in(self, site_ok: bool) -> None:
+        if not self.site.exists():
+            os.rename(self.spare, self.site)
+        elif not exchange(self.spare, self.site):
+            os.rename(self.site, self.swap)
+            os.rename(self.spare, self.site)
+            os.rename(self.swap, self.spare)
+        if not site_ok:
+            shutil.rmtree(self.spare, ignore_errors=True)
+            if self.twin.exists():
+                os.rename(self.twin, self.spare)

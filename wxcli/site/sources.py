@@ -1,0 +1,303 @@
+"""Read the content tree for a build: which files changed, and their parsed articles.
+
+A 10,000-article site must be checked in a few tens of milliseconds, so files are
+compared by their stat signature (size, mtime, inode) like git's index does, and
+re-read only when it differs. A signature taken less than a second after the file
+was modified is not trusted (the file could change again within the same clock
+tick); such "racy" files are re-read and compared by content hash next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from wxcli import __version__
+from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text
+from wxcli.errors import Problem
+from wxcli.project import Project
+
+from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Rendered
+
+RACY_NS = 1_000_000_000
+CACHE_VERSION = 4
+
+Sig = tuple[int, int, int]
+
+
+def sig_of(stat: os.stat_result) -> Sig:
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def digest_of(*parts) -> bytes:
+    """A stable 16-byte digest of printable parts (``hash()`` changes between runs)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode("utf-8"))
+        h.update(b"\x1f")
+    return h.digest()
+
+
+@dataclass(slots=True)
+class Entry:
+    """An article as the site sees it: what lists, pages and feeds show."""
+
+    source: str  # "content/news/slug.md"
+    column: str
+    slug: str
+    title: str
+    date: datetime
+    summary: str
+    cover: str | None  # as written in the front matter
+    cover_url: str | None
+    tags: tuple[str, ...]
+    author: str
+    draft: bool
+    pinned: bool
+    url: str
+    body_line: int
+    cover_line: int
+    md_key: str
+    refs: tuple[Ref, ...] = ()
+    card: bytes = b""  # digest of what a list item shows
+    digest: bytes = b""  # digest of everything the article's own page shows
+
+    def __post_init__(self):
+        self.card = digest_of(
+            self.title, self.url, self.date.isoformat(), self.summary, self.cover_url, self.pinned, self.draft,
+            self.column,
+        )
+        self.digest = digest_of(self.card, self.author, "\x1e".join(self.tags), self.md_key)
+
+    @property
+    def timestamp(self) -> float:
+        return self.date.timestamp()
+
+
+def media_url(path: str | None, prefix: str) -> str | None:
+    """URL of a ``cover:`` value (relative to content/), or the value itself if it is a URL."""
+    if not path:
+        return None
+    if "://" in path or path.startswith("//"):
+        return path
+    clean = os.path.normpath(path).replace(os.sep, "/").lstrip("/")
+    return f"{prefix}/{quote(clean)}"
+
+
+def entry_from_article(article: Article, source: str, rendered_key: str, refs, prefix: str) -> Entry:
+    return Entry(
+        source=source,
+        column=article.column,
+        slug=article.slug,
+        title=article.title,
+        date=article.date,
+        summary=article.summary,
+        cover=article.cover,
+        cover_url=media_url(article.cover, prefix),
+        tags=tuple(dict.fromkeys(article.tags)),
+        author=article.author,
+        draft=article.draft,
+        pinned=article.pinned,
+        url=f"{prefix}/{article.column}/{article.slug}/",
+        body_line=article.body_line,
+        cover_line=article.key_lines.get("cover", 1),
+        md_key=rendered_key,
+        refs=tuple(refs),
+    )
+
+
+# ---------------------------------------------------------------- scanning
+
+
+@dataclass
+class Scan:
+    """Stat signatures of every input of a build, taken in one pass."""
+
+    articles: dict[str, Sig] = field(default_factory=dict)  # "content/news/x.md" → sig
+    columns: dict[str, Sig] = field(default_factory=dict)  # "content/news/_column.md" → sig
+    media: dict[str, Sig] = field(default_factory=dict)  # "media/2026/x.png" (under content/) → sig
+    theme: dict[str, Sig] = field(default_factory=dict)  # absolute path → sig
+    started_ns: int = 0
+
+    def fingerprint(self) -> bytes:
+        h = hashlib.blake2b(digest_size=16)
+        for table in (self.articles, self.columns, self.media, self.theme):
+            h.update(repr(sorted(table.items())).encode())
+            h.update(b"\x1e")
+        return h.digest()
+
+    def newest_mtime(self) -> int:
+        newest = 0
+        for table in (self.articles, self.columns, self.media, self.theme):
+            for sig in table.values():
+                newest = max(newest, sig[1])
+        return newest
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and not name.endswith("~")
+
+
+def _walk_files(root: Path):
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if _visible(d))
+        for name in sorted(files):
+            if _visible(name):
+                path = os.path.join(folder, name)
+                yield path, os.stat(path)
+
+
+def scan_inputs(project: Project, theme_dirs: list[Path]) -> Scan:
+    scan = Scan(started_ns=time.time_ns())
+    content = project.content_dir
+    if content.is_dir():
+        with os.scandir(content) as top:
+            folders = sorted(
+                (e for e in top if e.is_dir() and e.name != MEDIA_FOLDER and not e.name.startswith((".", "_"))),
+                key=lambda e: e.name,
+            )
+        for folder in folders:
+            with os.scandir(folder.path) as files:
+                for item in sorted(files, key=lambda e: e.name):
+                    if not item.name.endswith(".md") or not _visible(item.name) or not item.is_file():
+                        continue
+                    relpath = f"content/{folder.name}/{item.name}"
+                    table = scan.columns if item.name == COLUMN_FILE else scan.articles
+                    table[relpath] = sig_of(item.stat())
+        media_root = content / MEDIA_FOLDER
+        if media_root.is_dir():
+            for path, stat in _walk_files(media_root):
+                scan.media[Path(path).relative_to(content).as_posix()] = sig_of(stat)
+    for folder in theme_dirs:
+        for path, stat in _walk_files(folder):
+            scan.theme[path] = sig_of(stat)
+    return scan
+
+
+# ---------------------------------------------------------------- the record cache
+
+
+@dataclass
+class Record:
+    sig: Sig
+    trusted: bool  # the signature alone proves the file unchanged
+    digest: bytes  # hash of the file's bytes
+    entry: Entry
+
+
+def settings_fingerprint(project: Project, prefix: str) -> bytes:
+    """What parsed entries depend on besides the file itself."""
+    return digest_of(CACHE_VERSION, __version__, RENDERER_VERSION, project.timezone.key, project.summary_length, prefix)
+
+
+def load_records(path: Path, fingerprint: bytes) -> dict[str, Record]:
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
+        return {}
+    return data.get("records", {})
+
+
+def dump_records(records: dict[str, Record], fingerprint: bytes) -> bytes:
+    return pickle.dumps({"fingerprint": fingerprint, "records": records}, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# ---------------------------------------------------------------- parsing (runs in worker processes)
+
+
+@dataclass
+class ParseContext:
+    """What a worker needs to turn a file into an entry; inherited by forked workers."""
+
+    project: Project
+    renderer: MarkdownRenderer
+    known_keys: set[str]  # rendered bodies already in the Markdown cache
+    old: dict[str, Record]
+
+
+@dataclass
+class Parsed:
+    relpath: str
+    record: Record | None
+    problems: list[Problem]
+    rendered: tuple[str, Rendered] | None = None  # (key, html) for the cache
+    needs_refs: bool = False  # the body was in the cache: refs come from there
+
+
+def parse_file(context: ParseContext, relpath: str, sig: Sig, scanned_ns: int) -> Parsed:
+    path = context.project.root / relpath
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Parsed(relpath, None, [Problem(relpath, 1, f"无法读取文件：{exc.strerror}")])
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    trusted = sig[1] + RACY_NS < scanned_ns
+    old = context.old.get(relpath)
+    if old is not None and old.digest == digest:
+        return Parsed(relpath, Record(sig, trusted, digest, old.entry), [])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return Parsed(relpath, None, [Problem(relpath, line, "文件不是 UTF-8 编码")])
+    article, problems = article_from_text(text, path, context.project)
+    if article is None:
+        return Parsed(relpath, None, problems)
+    key = context.renderer.key(article.body, article.column)
+    rendered = None
+    if key not in context.known_keys:
+        rendered = context.renderer.render(article.body, article.column)
+    refs = rendered.refs if rendered else ()
+    entry = entry_from_article(article, relpath, key, refs, context.renderer.prefix)
+    return Parsed(
+        relpath,
+        Record(sig, trusted, digest, entry),
+        [],
+        rendered=(key, rendered) if rendered else None,
+        needs_refs=rendered is None,
+    )
+
+
+_WORKER_CONTEXT: ParseContext | None = None
+
+
+def _parse_chunk(chunk: list[tuple[str, Sig, int]]) -> list[Parsed]:
+    return [parse_file(_WORKER_CONTEXT, *item) for item in chunk]
+
+
+def parse_files(context: ParseContext, items: list[tuple[str, Sig, int]], workers: int, progress=None) -> list[Parsed]:
+    """Parse files, on several processes when there are enough of them to pay off."""
+    global _WORKER_CONTEXT
+    total = len(items)
+    if workers <= 1 or total < 200:
+        results = []
+        for index, item in enumerate(items):
+            results.append(parse_file(context, *item))
+            if progress and index % 100 == 0:
+                progress("读取文章", index, total)
+        return results
+    from .parallel import fork_pool
+
+    _WORKER_CONTEXT = context
+    try:
+        size = max(20, min(250, total // (workers * 8)))
+        chunks = [items[i : i + size] for i in range(0, total, size)]
+        results, done = [], 0
+        with fork_pool(workers) as pool:
+            for parsed in pool.imap(_parse_chunk, chunks):
+                results.extend(parsed)
+                done += len(parsed)
+                if progress:
+                    progress("读取文章", done, total)
+        return results
+    finally:
+        _WORKER_CONTEXT = None
