@@ -212,7 +212,8 @@ def compute(conn: sqlite3.Connection, tz: tzinfo, span: TimeRange = TimeRange(),
     result.leads = _leads(conn, params)
     result.flows = _funnels(conn, params, result.leads, hint["stats_flow_events_session"])
     result.latency = _latency(conn, params, cube, hint["stats_messages_latency"])
-    result.empty = not (result.messages.total or follows or result.flows or result.leads)
+    result.empty = not (result.messages.total or result.followers.gained or result.followers.lost
+                        or result.flows or result.leads)
     return result
 
 
