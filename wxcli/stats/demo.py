@@ -81,6 +81,7 @@ class Choice:
     nodes: tuple[str, ...]
     save: str | None = None
     finish: bool = False
+    skip: int = 0  # steps this branch leaves out (it already reached where they lead)
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,9 @@ FLOWS = {
         triggers=(("贷款", "flow", None), ("办贷款", "flow", None), ("我想贷款", "contains", "loan-consult")),
         start=("menu",),
         steps=(
-            Step(0.8, (Choice(5, ("1", "住房贷款"), ("mortgage",)), Choice(4, ("2", "消费贷"), ("consumer", "more")),
-                       Choice(1, ("3", "经营贷款"), ("business", "more")))),
+            Step(0.8, (Choice(5, ("1", "住房贷款"), ("mortgage",)),
+                       Choice(4, ("2", "消费贷"), ("consumer", "more"), skip=1),
+                       Choice(1, ("3", "经营贷款"), ("business", "more"), skip=1))),
             Step(0.7, (Choice(1, ("1", "首套房", "3"), ("first-home", "more")),)),
             Step(0.6, (Choice(1, ("1", "预约网点"), ("book",), finish=True),)),
         ),
@@ -331,7 +333,11 @@ class _Simulator:
             rows.flow_events.append((t, user, flow_id, node, "node"))
         node = flow.start[-1]
         saved: dict[str, str] = {}
+        skip = 0
         for step in flow.steps:
+            if skip:
+                skip -= 1
+                continue
             t += rng.uniform(8, 90)
             if rng.random() > step.keep:
                 return count + self._drop(rows, t, user, flow_id, flow, node)
@@ -340,6 +346,7 @@ class _Simulator:
             if choice.save:
                 saved[choice.save] = typed
             node = choice.nodes[-1]
+            skip = choice.skip
             count += self._message(rows, t, user, "text", text=typed, rule="flow", flow=flow_id, node=node)
             for visited in choice.nodes:
                 rows.flow_events.append((t, user, flow_id, visited, "node"))

@@ -175,7 +175,9 @@ def _funnel(funnel: Funnel) -> Table:
 def _leads(stats: Stats) -> Table | None:
     if not stats.leads:
         return None
-    table = _table("线索（可用 wx leads export 流程 --csv 文件 导出）", "流程", "条数", "用户", numeric=("条数", "用户"))
+    table = _table("线索", "流程", "条数", "用户", numeric=("条数", "用户"))
     for row in stats.leads:
         table.add_row(row["flow"], str(row["count"]), str(row["users"]))
+    table.caption = "导出：wx leads export 流程 --csv 文件.csv"
+    table.caption_justify = "left"
     return table
