@@ -128,22 +128,25 @@ _SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, starte
 
 @dataclass
 class Exchange:
-    """The writes one answered message makes, committed together or not at all."""
+    """The writes one answered message makes.
 
-    dedup: tuple[int, str] | None = None
-    """(CreateTime, key) of the message, for WeChat's retries."""
-    reply: str = ""
-    nonce: tuple[int, str, str] | None = None
-    """(timestamp, nonce, digest of the request) for replay protection."""
+    Session and lead changes are written in the request (the user's next message
+    may reach another worker); the dedup record, the nonce and the log rows go
+    to :class:`LogWriter` and are written in the next batch.
+    """
+
     user: str = ""
     session: Session | None = None
     session_changed: bool = False
     leads: list = field(default_factory=list)
     """(time, flow, user, data dict) rows."""
-
-
-class Replay(Exception):
-    """A nonce was reused inside the window for a different request."""
+    dedup: tuple[int, str] | None = None
+    """(CreateTime, key) of the message, for WeChat's retries."""
+    reply: str = ""
+    nonce: tuple[int, str, str] | None = None
+    """(timestamp, nonce, digest of the request) for replay protection."""
+    rows: list = field(default_factory=list)
+    """(table, row dict) log rows, written only if the dedup record is new."""
 
 
 class StateStore:
@@ -179,11 +182,17 @@ class StateStore:
         return Session.from_row(row) if row else None
 
     def stored_reply(self, ctime: int, key: str) -> str | None:
-        """The reply already given to this message, '' while it is being answered, None if new."""
+        """The reply already given to this message, or None."""
         row = self.connection().execute("SELECT reply FROM dedup WHERE ctime = ? AND key = ?", (ctime, key)).fetchone()
-        if row is None:
-            return None
-        return row[0] or ""
+        return None if row is None else row[0] or ""
+
+    def seen(self, ts: int, nonce: str, ctime: int, key: str) -> tuple[str | None, str | None]:
+        """(digest stored for this nonce, reply stored for this message) in one query."""
+        return self.connection().execute(
+            "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
+            " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?)",
+            (ts, nonce, ctime, key),
+        ).fetchone()
 
     def nonce_digest(self, ts: int, nonce: str) -> str | None:
         row = self.connection().execute("SELECT digest FROM nonces WHERE ts = ? AND nonce = ?", (ts, nonce)).fetchone()
@@ -191,45 +200,21 @@ class StateStore:
 
     # ------------------------------------------------------------ writes
 
-    def _write_session(self, conn: sqlite3.Connection, exchange: Exchange) -> None:
-        if not exchange.session_changed:
+    def save(self, exchange: Exchange) -> None:
+        """Write the session change and leads of an exchange in one transaction
+        (nothing at all when the message changed neither)."""
+        if not exchange.session_changed and not exchange.leads:
             return
-        session = exchange.session
-        if session is None or session.empty:
-            conn.execute("DELETE FROM sessions WHERE user = ?", (exchange.user,))
-        else:
-            conn.execute(f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", session.row())
-
-    def commit(self, exchange: Exchange, now: float) -> str | None:
-        """Write an exchange in one transaction.
-
-        Returns None when written, or the reply stored by an identical request that
-        got there first (a concurrent retry: its reply is the one to give, and this
-        exchange's writes are dropped). Raises :class:`Replay` when the nonce was
-        used by a different request.
-        """
         conn = self.connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if exchange.nonce is not None:
-                ts, nonce, digest = exchange.nonce
-                inserted = conn.execute(
-                    "INSERT OR IGNORE INTO nonces (ts, nonce, digest, time) VALUES (?,?,?,?)", (ts, nonce, digest, now)
-                ).rowcount
-                if not inserted:
-                    (stored,) = conn.execute("SELECT digest FROM nonces WHERE ts = ? AND nonce = ?", (ts, nonce)).fetchone()
-                    if stored != digest:
-                        raise Replay(nonce)
-            if exchange.dedup is not None:
-                ctime, key = exchange.dedup
-                inserted = conn.execute(
-                    "INSERT OR IGNORE INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)", (ctime, key, exchange.reply, now)
-                ).rowcount
-                if not inserted:
-                    (stored,) = conn.execute("SELECT reply FROM dedup WHERE ctime = ? AND key = ?", (ctime, key)).fetchone()
-                    conn.execute("ROLLBACK")
-                    return stored or ""
-            self._write_session(conn, exchange)
+            if exchange.session_changed:
+                session = exchange.session
+                if session is None or session.empty:
+                    conn.execute("DELETE FROM sessions WHERE user = ?", (exchange.user,))
+                else:
+                    conn.execute(f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                 session.row())
             if exchange.leads:
                 conn.executemany(
                     "INSERT INTO leads (time, flow, user, data) VALUES (?,?,?,?)",
@@ -240,7 +225,6 @@ class StateStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return None
 
     def expire(self, now: float, *, dedup_ttl: float, nonce_ttl: float) -> None:
         """Forget replies and nonces older than their time to live."""
@@ -252,12 +236,16 @@ class StateStore:
 
 
 class LogWriter:
-    """Batches log rows (messages, follows, flow_events) off the request path.
+    """Batches what need not be written before the reply: log rows, dedup records, nonces.
 
-    ``add`` only appends to a queue; a daemon thread writes everything queued
-    in one transaction every ``interval`` seconds (or sooner once ``batch`` rows
-    wait), and ``close`` writes the rest. ``every`` runs a housekeeping callback
-    (expiring dedup rows) from the same thread.
+    ``record``/``add`` only append to a queue; a daemon thread writes everything
+    queued in one transaction every ``interval`` seconds (sooner once ``batch``
+    items wait), and ``close`` writes the rest. Until its batch is written, an
+    exchange's reply and nonce are visible to this process through
+    :meth:`pending_reply` and :meth:`pending_digest`, so a retry reaching the
+    same worker is caught at once and one reaching another worker once the
+    batch lands (WeChat retries after 5 s). ``housekeeping`` (expiring old dedup
+    rows) runs from the same thread every ``housekeeping_every`` seconds.
     """
 
     TABLES = {
@@ -266,54 +254,96 @@ class LogWriter:
         "flow_events": ("time", "user", "flow", "node", "kind"),
     }
 
+    MAX_RETRY = 100_000
+    """At most this many unwritten items are kept while the database is unavailable."""
+
     def __init__(self, path: Path, *, interval: float = 0.1, batch: int = 500,
                  housekeeping=None, housekeeping_every: float = 30.0):
         self.path = Path(path)
         self.interval = interval
         self.batch = batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._replies: dict[tuple[int, str], str] = {}
+        self._nonces: dict[tuple[int, str], str] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._housekeeping = housekeeping
         self._housekeeping_every = housekeeping_every
         self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._retry: list[Exchange] = []
         self._thread = threading.Thread(target=self._run, name="wxcli-log", daemon=True)
         self._thread.start()
 
     def add(self, table: str, row: dict) -> None:
-        self._queue.put((table, row))
+        """Queue one log row."""
+        self.record(Exchange(rows=[(table, row)]))
+
+    def record(self, exchange: Exchange) -> None:
+        """Queue an exchange's dedup record, nonce and log rows."""
+        if exchange.dedup is not None:
+            self._replies[exchange.dedup] = exchange.reply
+        if exchange.nonce is not None:
+            self._nonces[exchange.nonce[:2]] = exchange.nonce[2]
+        self._queue.put(exchange)
         if self._queue.qsize() >= self.batch:
             self._wake.set()
 
-    def _drain(self) -> dict[str, list]:
-        rows: dict[str, list] = {}
+    def pending_reply(self, ctime: int, key: str) -> str | None:
+        return self._replies.get((ctime, key))
+
+    def pending_digest(self, ts: int, nonce: str) -> str | None:
+        return self._nonces.get((ts, nonce))
+
+    def _drain(self) -> list[Exchange]:
+        items = []
         while True:
             try:
-                table, row = self._queue.get_nowait()
+                items.append(self._queue.get_nowait())
             except queue.Empty:
-                return rows
+                return items
+
+    def _write(self, conn: sqlite3.Connection, items: list[Exchange]) -> None:
+        rows: dict[str, list] = {}
+        for item in items:
+            if item.nonce is not None:
+                conn.execute("INSERT OR IGNORE INTO nonces (ts, nonce, digest, time) VALUES (?,?,?,?)",
+                             (*item.nonce, time.time()))
+            if item.dedup is not None:
+                fresh = conn.execute("INSERT OR IGNORE INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)",
+                                     (*item.dedup, item.reply, time.time())).rowcount
+                if not fresh:  # a retry answered by two workers at once: log it once
+                    continue
+            for table, row in item.rows:
+                rows.setdefault(table, []).append(tuple(row.get(c) for c in self.TABLES[table]))
+        for table, values in rows.items():
             columns = self.TABLES[table]
-            rows.setdefault(table, []).append(tuple(row.get(c) for c in columns))
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
+            )
 
     def flush(self) -> int:
-        """Write everything queued now; returns the number of rows written."""
+        """Write everything queued now; returns the number of exchanges written."""
         with self._lock:
-            rows = self._drain()
-            if not rows:
+            items = self._retry + self._drain()
+            self._retry = []
+            if not items:
                 return 0
-            conn = self._conn()
-            with conn:
-                for table, values in rows.items():
-                    columns = self.TABLES[table]
-                    conn.executemany(
-                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
-                    )
-            return sum(len(v) for v in rows.values())
-
-    def _conn(self) -> sqlite3.Connection:
-        if getattr(self, "_connection", None) is None:
-            self._connection = connect(self.path)
-        return self._connection
+            try:
+                if self._connection is None:
+                    self._connection = connect(self.path)
+                    self._connection.executescript(BOT_SCHEMA)
+                with self._connection:
+                    self._write(self._connection, items)
+            except Exception:
+                self._retry = items[-self.MAX_RETRY:]  # keep them for the next attempt
+                raise
+            for item in items:
+                if item.dedup is not None:
+                    self._replies.pop(item.dedup, None)
+                if item.nonce is not None:
+                    self._nonces.pop(item.nonce[:2], None)
+            return len(items)
 
     def _run(self) -> None:
         last_housekeeping = time.monotonic()
@@ -335,7 +365,6 @@ class LogWriter:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.flush()
-        connection = getattr(self, "_connection", None)
-        if connection is not None:
-            connection.close()
+        if self._connection is not None:
+            self._connection.close()
             self._connection = None

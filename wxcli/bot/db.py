@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from wxcli.bot.text import Synonyms
 from wxcli.errors import WxError
 
 EXACT, CONTAINS, REGEX = MODES["exact"], MODES["contains"], MODES["regex"]
+ANSWER_CACHE = 4096
+"""Parsed answers kept per compiled bot (they never change: a rebuild is a new bot)."""
 
 
 class BotMissing(WxError):
@@ -62,6 +65,7 @@ class CompiledBot:
         if self.identity is None:
             raise BotMissing(f"没有找到机器人数据库 {self.path}，请先运行 wx build")
         self._local = threading.local()
+        self._answers: dict[int, AnswerRef] = {}
         conn = self.connection()
         meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         if meta.get("schema") != SCHEMA_VERSION:
@@ -111,8 +115,15 @@ class CompiledBot:
         return local.conn
 
     def answer(self, answer_id: int) -> AnswerRef:
-        row = self.connection().execute("SELECT id, name, label, reply FROM answers WHERE id = ?", (answer_id,)).fetchone()
-        return AnswerRef(row[0], row[1], row[2] or row[1], json.loads(row[3]))
+        """Answer ``answer_id`` (the most used ones are kept parsed)."""
+        ref = self._answers.get(answer_id)
+        if ref is None:
+            row = self.connection().execute("SELECT id, name, label, reply FROM answers WHERE id = ?", (answer_id,)).fetchone()
+            ref = AnswerRef(row[0], row[1], row[2] or row[1], json.loads(row[3]))
+            if len(self._answers) >= ANSWER_CACHE:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[answer_id] = ref
+        return ref
 
     def answer_by_name(self, name: str) -> AnswerRef | None:
         row = self.connection().execute("SELECT id FROM answers WHERE name = ?", (name,)).fetchone()
@@ -132,21 +143,27 @@ class CompiledBot:
 class BotLoader:
     """The current CompiledBot for a path, reloaded when the file is replaced.
 
-    ``current()`` costs one ``stat``; a rebuilt database is picked up by the
-    next message, and a build that failed (no rename) changes nothing.
+    The file's identity is checked at most every ``check_every`` seconds (one
+    ``stat``); a rebuilt database is picked up by the next message after that,
+    and a build that failed (no rename) changes nothing.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, check_every: float = 0.5):
         self.path = Path(path)
+        self.check_every = check_every
         self._bot: CompiledBot | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
 
     def current(self) -> CompiledBot:
         bot = self._bot
+        now = time.monotonic()
+        if bot is not None and now - self._checked < self.check_every:
+            return bot
+        self._checked = now
         if bot is not None and bot.identity == identity(self.path):
             return bot
         with self._lock:
-            bot = self._bot
-            if bot is None or bot.identity != identity(self.path):
+            if self._bot is None or self._bot.identity != identity(self.path):
                 self._bot = CompiledBot(self.path)
             return self._bot

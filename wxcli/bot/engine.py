@@ -265,6 +265,6 @@ def converse(bot: CompiledBot, store, msg: wechat.Message, now: float) -> Outcom
     from wxcli.state import Exchange
 
     outcome = answer(bot, store.load_session(msg.from_user), msg, now)
-    store.commit(Exchange(user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
-                          leads=[(now, flow, msg.from_user, data) for flow, data in outcome.leads]), now)
+    store.save(Exchange(user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
+                        leads=[(now, flow, msg.from_user, data) for flow, data in outcome.leads]))
     return outcome

@@ -1,0 +1,234 @@
+"""``wx ask``, ``wx chat`` and ``wx flow list``: the bot from the terminal.
+
+``ask`` and ``chat`` run the same engine as the server over ``build/wx.db``
+(recompiled first when the bot's sources are newer) and ``var/state.db``, so
+flows and menus carry on between commands. ``chat --url`` instead talks to a
+running server exactly as WeChat does: signed, and encrypted in safe mode.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from wxcli import wechat
+from wxcli.bot import compile_project, replies
+from wxcli.bot.compiler import read_sources
+from wxcli.bot.db import BotLoader, CompiledBot
+from wxcli.bot.engine import converse
+from wxcli.cli._common import console, err_console, handle_errors, print_json, project_here
+from wxcli.errors import ContentError, WxError
+from wxcli.project import Project
+from wxcli.state import StateStore
+
+ACCOUNT = "gh_wxcli"
+DEFAULT_USER = "wx-cli"
+
+flow_app = typer.Typer(help="流程：列表。", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask")(ask)
+    app.command("chat")(chat)
+    app.add_typer(flow_app, name="flow")
+
+
+# ---------------------------------------------------------------- the compiled bot
+
+
+def _source_mtime(project: Project) -> float:
+    paths = [project.root / "wx.toml"]
+    if project.flows_dir.is_dir():
+        paths += [p for p in project.flows_dir.rglob("*") if p.is_file() and p.suffix in (".yml", ".csv")]
+    if project.content_dir.is_dir():
+        paths += list(project.content_dir.rglob("*.md"))
+    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
+
+
+def fresh_bot(project: Project) -> CompiledBot:
+    """The compiled bot, recompiling ``build/wx.db`` first when a source is newer."""
+    db = project.db_path
+    if not db.exists() or db.stat().st_mtime < _source_mtime(project):
+        result = compile_project(project)
+        for warning in result.warnings:
+            err_console.print(f"警告：{warning}", markup=False, soft_wrap=True)
+        err_console.print(f"已编译机器人数据库 {project.relative(db)}（{result.answers} 条应答，{result.flows} 个流程）")
+    return CompiledBot(db)
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _message_xml(user: str, msg_type: str, fields: dict) -> str:
+    base = {"ToUserName": ACCOUNT, "FromUserName": user, "CreateTime": int(time.time()), "MsgType": msg_type}
+    if msg_type != "event":
+        base["MsgId"] = time.time_ns() // 1000
+    return wechat.build_message_xml({**base, **fields})
+
+
+def parse_line(line: str, user: str) -> tuple[str | None, str]:
+    """A chat line → (message XML, or None for a simulator command; the new user).
+
+    Plain text is a text message; ``/subscribe``, ``/unsubscribe``, ``/scan KEY``,
+    ``/click KEY``, ``/view URL``, ``/location LAT LNG [名称]``, ``/image``,
+    ``/voice 识别文字`` send other message types; ``/user NAME`` switches user.
+    """
+    if not line.startswith("/"):
+        return _message_xml(user, "text", {"Content": line}), user
+    try:
+        words = shlex.split(line[1:])
+    except ValueError:
+        words = line[1:].split()
+    command, args = (words[0].lower(), words[1:]) if words else ("", [])
+    if command == "user" and args:
+        return None, args[0]
+    if command in ("subscribe", "unsubscribe"):
+        return _message_xml(user, "event", {"Event": command}), user
+    if command in ("scan", "click", "view") and args:
+        event = {"scan": "SCAN", "click": "CLICK", "view": "VIEW"}[command]
+        return _message_xml(user, "event", {"Event": event, "EventKey": args[0]}), user
+    if command == "location" and len(args) >= 2:
+        fields = {"Location_X": args[0], "Location_Y": args[1], "Scale": 15, "Label": " ".join(args[2:]) or "我的位置"}
+        return _message_xml(user, "location", fields), user
+    if command == "image":
+        return _message_xml(user, "image", {"PicUrl": "https://example.com/a.jpg", "MediaId": "media-cli"}), user
+    if command == "voice":
+        return _message_xml(user, "voice", {"MediaId": "media-cli", "Format": "amr", "Recognition": " ".join(args)}), user
+    raise WxError(f"不认识的命令 {line!r}。可用：/subscribe /unsubscribe /scan KEY /click KEY /view URL "
+                  "/location 纬度 经度 [名称] /image /voice 文字 /user 名字 /quit")
+
+
+def _reply_text(reply: dict) -> str:
+    """A reply as parsed by wechat.parse_reply, for the terminal."""
+    kind = reply.get("MsgType")
+    if not reply:
+        return "（不回复）"
+    if kind == "text":
+        return reply.get("Content", "")
+    if kind == "news":
+        items = [{"title": a.get("Title", ""), "description": a.get("Description", ""), "url": a.get("Url", "")}
+                 for a in reply.get("Articles", [])]
+        return replies.as_plain(replies.news(items))
+    if kind == "image":
+        return f"【图片】{reply.get('MediaId', '')}"
+    return str(reply)
+
+
+def post_to_server(url: str, project: Project, xml: str, *, timeout: float = 10.0) -> dict:
+    """Send ``xml`` to a running server as WeChat would; the parsed reply."""
+    settings = project.wechat
+    if not settings.token:
+        raise WxError("没有配置 token（wx.toml [wechat] token 或环境变量 WX_TOKEN）")
+    crypto = None
+    if settings.safe_mode:
+        crypto = wechat.Crypto(settings.token, settings.encoding_aes_key, settings.app_id)
+        body, params = wechat.encrypt_request(crypto, xml)
+    else:
+        body, params = xml.encode("utf-8"), wechat.signed_query(settings.token)
+    separator = "&" if urllib.parse.urlparse(url).query else "?"
+    request = urllib.request.Request(url + separator + urllib.parse.urlencode(params), data=body,
+                                     headers={"Content-Type": "text/xml; charset=utf-8"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raise WxError(f"服务器返回 {exc.code}：{exc.read()[:200].decode('utf-8', 'replace')}") from None
+    except urllib.error.URLError as exc:
+        raise WxError(f"连不上 {url}：{exc.reason}") from None
+    return wechat.parse_reply(raw, crypto)
+
+
+# ---------------------------------------------------------------- commands
+
+
+@handle_errors
+def ask(text: str = typer.Argument(..., help="用户发来的一句话"),
+        user: str = typer.Option(DEFAULT_USER, "--user", "-u", help="用户 openid（流程和菜单按用户保存）"),
+        as_json: bool = typer.Option(False, "--json", help="输出 JSON：回复、命中规则、分数、第二候选")) -> None:
+    """用服务器同一个引擎回答一句话。"""
+    project = project_here()
+    bot = fresh_bot(project)
+    store = StateStore(project.state_path)
+    msg = wechat.parse_message(_message_xml(user, "text", {"Content": text}))
+    outcome = converse(bot, store, msg, time.time())
+    if as_json:
+        print_json({"reply": outcome.reply.as_dict(), **outcome.trace()})
+        return
+    console.print(replies.as_plain(outcome.reply), markup=False, soft_wrap=True)
+
+
+@handle_errors
+def chat(url: Optional[str] = typer.Option(None, "--url", help="正在运行的服务器地址，例如 http://127.0.0.1:8000/wechat"),
+         user: str = typer.Option(DEFAULT_USER, "--user", "-u", help="用户 openid"),
+         trace: bool = typer.Option(False, "--trace", help="本地模式下显示命中规则和分数")) -> None:
+    """交互式模拟器：在终端里和公众号对话（/quit 退出，/help 查看命令）。"""
+    project = project_here()
+    bots = store = None
+    if url is None:
+        fresh_bot(project)
+        bots = BotLoader(project.db_path, check_every=0)
+        store = StateStore(project.state_path)
+        err_console.print("本地模式（与服务器同一个引擎）。输入 /help 查看命令，/quit 退出。")
+    else:
+        mode = "安全模式（加密）" if project.wechat.safe_mode else "明文模式"
+        err_console.print(f"连接 {url}，{mode}。输入 /help 查看命令，/quit 退出。")
+    while True:
+        try:
+            line = input(f"{user}> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            err_console.print()
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit", "/q"):
+            return
+        if line == "/help":
+            console.print(parse_line.__doc__ or "", markup=False)
+            continue
+        try:
+            xml, user = parse_line(line, user)
+        except WxError as exc:
+            err_console.print(str(exc), markup=False)
+            continue
+        if xml is None:
+            err_console.print(f"已切换到用户 {user}")
+            continue
+        if url is not None:
+            console.print(_reply_text(post_to_server(url, project, xml)), markup=False, soft_wrap=True)
+            continue
+        outcome = converse(bots.current(), store, wechat.parse_message(xml), time.time())
+        console.print(replies.as_plain(outcome.reply), markup=False, soft_wrap=True)
+        if trace:
+            score = "" if outcome.score is None else f" 分数 {outcome.score:.3f}"
+            where = f" 流程 {outcome.flow}/{outcome.node}" if outcome.flow else ""
+            err_console.print(f"[dim]（{outcome.rule} {outcome.answer or ''}{score}{where}）[/dim]")
+
+
+@flow_app.command("list")
+@handle_errors
+def flow_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON")) -> None:
+    """列出所有流程：id、标题、触发词、节点数。"""
+    project = project_here()
+    sources, ctx = read_sources(project)
+    errors = [p for p in ctx.problems if p.is_error]
+    rows = [
+        {"id": f["id"], "title": f["title"], "triggers": f["triggers"], "nodes": len(f["nodes"]),
+         "start": f["start"], "timeout": f["timeout"], "path": f["source"]}
+        for f in sources.flows.values()
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        table = Table("id", "标题", "触发词", "节点", "文件")
+        for row in rows:
+            table.add_row(row["id"], row["title"], "、".join(row["triggers"]), str(row["nodes"]), row["path"])
+        console.print(table)
+    if errors:
+        raise ContentError(errors)

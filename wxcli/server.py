@@ -1,0 +1,282 @@
+"""The WeChat callback: a bottle app answering ``GET``/``POST /wechat``.
+
+WeChat + bot + state, nothing else:
+
+- ``GET`` — URL verification: ``echostr`` back when the signature checks out.
+- ``POST`` — a message or event, plain, compatible or safe (AES) mode. Checks,
+  in order: body size (413), signature (403), timestamp window (403), safe-mode
+  decryption (403/400), XML (400, hostile XML included), nonce reuse with a
+  different body (403). Then the engine answers; a retry of a message already
+  answered gets the stored reply and is not logged twice. Any unexpected error
+  is logged and answered ``success`` — never a 500 inside WeChat's 5 s window.
+
+State per request: reads only, plus one small WAL transaction (no fsync) when
+the session or leads change; the dedup record, the nonce and the message log go
+to a background writer that commits a batch every 100 ms (visible at once to the
+worker that wrote them, to the others when the batch lands — WeChat retries after
+5 s).
+``build/wx.db`` is reopened when it is replaced, so a rebuild needs no restart.
+
+Mount with ``root.merge(make_app(project))`` (keeps ``/wechat``) or
+``root.mount("/wechat", make_app(project))`` (the app also answers at ``/``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import secrets
+import threading
+import time
+
+import bottle
+
+from wxcli import wechat
+from wxcli.bot import engine, replies
+from wxcli.bot.db import BotLoader
+from wxcli.bot.settings import ServerSettings, server_settings
+from wxcli.project import Project
+from wxcli.state import Exchange, LogWriter, StateStore
+
+log = logging.getLogger("wxcli.server")
+
+XML_TYPE = "application/xml; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+SUCCESS = "success"
+
+
+class Replay(Exception):
+    """A nonce reused inside the replay window by a different request."""
+
+
+class _Worker:
+    """What one server process owns: its state connections and log writer."""
+
+    def __init__(self, project: Project, settings: ServerSettings):
+        self.pid = os.getpid()
+        self.state = StateStore(project.state_path)
+        self.log = LogWriter(project.state_path, housekeeping=self._expire)
+        self._settings = settings
+        atexit.register(self.close)
+
+    def _expire(self) -> None:
+        self.state.expire(time.time(), dedup_ttl=self._settings.dedup_ttl, nonce_ttl=self._settings.replay_window * 2)
+
+    def close(self) -> None:
+        self.log.close()
+        self.state.close()
+
+
+class WechatService:
+    """The callback's logic, independent of how it is mounted."""
+
+    def __init__(self, project: Project, *, clock=time.time, check_every: float = 0.5):
+        self.project = project
+        self.settings = server_settings(project.bot)
+        self.token = project.wechat.token
+        self.crypto = None
+        if project.wechat.safe_mode:
+            self.crypto = wechat.Crypto(self.token, project.wechat.encoding_aes_key, project.wechat.app_id)
+        self.bots = BotLoader(project.db_path, check_every=check_every)
+        self.clock = clock
+        self._worker: _Worker | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ resources
+
+    def worker(self) -> _Worker:
+        """This process's state and log writer, made on first use (after any fork)."""
+        worker = self._worker
+        if worker is None or worker.pid != os.getpid():
+            with self._lock:
+                if self._worker is None or self._worker.pid != os.getpid():
+                    self._worker = _Worker(self.project, self.settings)
+                worker = self._worker
+        return worker
+
+    def preload(self) -> None:
+        """Load the bot and jieba before a pre-fork server forks, so workers share them."""
+        from wxcli.bot.text import base_tokenizer
+
+        base_tokenizer()
+        if self.project.db_path.exists():
+            self.bots.current()
+
+    def flush(self) -> None:
+        """Write the queued log now (tests, shutdown)."""
+        if self._worker is not None and self._worker.pid == os.getpid():
+            self._worker.log.flush()
+
+    def close(self) -> None:
+        if self._worker is not None and self._worker.pid == os.getpid():
+            self._worker.close()
+            self._worker = None
+
+    # ------------------------------------------------------------ checks
+
+    def _fresh(self, timestamp: str | None) -> bool:
+        try:
+            moment = int(timestamp or "")
+        except ValueError:
+            return False
+        return abs(self.clock() - moment) <= self.settings.replay_window
+
+    def _signed(self, query) -> bool:
+        return wechat.check_signature(self.token, query.get("signature"), query.get("timestamp"), query.get("nonce"))
+
+    # ------------------------------------------------------------ handlers
+
+    def verify(self, query) -> tuple[int, str]:
+        """GET: (status, body) for WeChat's URL verification."""
+        if not self.token:
+            log.warning("没有配置 token（wx.toml [wechat] token 或环境变量 WX_TOKEN），拒绝所有请求")
+            return 403, "token not configured"
+        if not self._signed(query) or not self._fresh(query.get("timestamp")):
+            return 403, "bad signature"
+        return 200, query.get("echostr", "")
+
+    def receive(self, query, body: bytes) -> tuple[int, str, str]:
+        """POST: (status, content type, body) for one message."""
+        started = time.perf_counter()
+        if len(body) > self.settings.body_limit:
+            return 413, TEXT_TYPE, "request body too large"
+        if not self.token:
+            log.warning("没有配置 token（wx.toml [wechat] token 或环境变量 WX_TOKEN），拒绝所有请求")
+            return 403, TEXT_TYPE, "token not configured"
+        if not self._signed(query) or not self._fresh(query.get("timestamp")):
+            return 403, TEXT_TYPE, "bad signature"
+        encrypted = (query.get("encrypt_type") or "raw").lower() == "aes"
+        try:
+            if encrypted and self.crypto is None:
+                return 400, TEXT_TYPE, "safe mode is not configured (no EncodingAESKey)"
+            if self.crypto is not None and not encrypted:
+                return 403, TEXT_TYPE, "safe mode: encrypted messages only"
+            inner = body
+            if encrypted:
+                inner = self.crypto.decrypt_request(body, query.get("msg_signature"), query.get("timestamp"), query.get("nonce"))
+            msg = wechat.parse_message(inner)
+        except wechat.ProtocolError as exc:
+            return exc.status, TEXT_TYPE, "bad signature" if exc.status == 403 else "bad xml"
+        nonce = (int(query["timestamp"]), str(query.get("nonce")), hashlib.sha256(body).hexdigest())
+        try:
+            xml = self._answer(msg, nonce, started)
+        except Replay:
+            return 403, TEXT_TYPE, "nonce reused"
+        except Exception:
+            log.exception("回复消息时出错（已回复 success）：user=%s type=%s", msg.from_user, msg.msg_type)
+            self._log_error(msg, started)
+            return 200, TEXT_TYPE, SUCCESS
+        if xml == SUCCESS:
+            return 200, TEXT_TYPE, SUCCESS
+        if encrypted:
+            xml = self.crypto.encrypt(xml, nonce=secrets.token_hex(8), timestamp=str(int(self.clock())))
+        return 200, XML_TYPE, xml
+
+    def _answer(self, msg: wechat.Message, nonce: tuple[int, str, str], started: float) -> str:
+        worker = self.worker()
+        state, writer = worker.state, worker.log
+        ts, nonce_text, digest = nonce
+        key = (msg.create_time, msg.dedup_key)
+        known, stored = writer.pending_digest(ts, nonce_text), writer.pending_reply(*key)
+        if known is None or stored is None:
+            stored_digest, stored_reply = state.seen(ts, nonce_text, *key)
+            known = known or stored_digest
+            stored = stored if stored is not None else stored_reply
+        if known is not None and known != digest:
+            raise Replay(nonce_text)
+        if stored is not None:  # WeChat's retry (or a resend of the same request)
+            return stored or SUCCESS
+        bot = self.bots.current()
+        now = self.clock()
+        outcome = engine.answer(bot, state.load_session(msg.from_user), msg, now)
+        xml = replies.to_xml(outcome.reply, msg, int(now)) or SUCCESS
+        exchange = Exchange(
+            user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
+            leads=[(now, flow, msg.from_user, data) for flow, data in outcome.leads],
+            dedup=key, reply=xml, nonce=nonce,
+        )
+        state.save(exchange)
+        exchange.rows = self._rows(msg, outcome, now, started)
+        writer.record(exchange)
+        return xml
+
+    # ------------------------------------------------------------ log
+
+    @staticmethod
+    def _text_of(msg: wechat.Message) -> str | None:
+        if msg.msg_type in ("text", "voice") and msg.content:
+            return msg.content
+        if msg.msg_type == "location":
+            return f"{msg.lat},{msg.lng} {msg.label or ''}".strip()
+        if msg.msg_type == "link":
+            return msg.url
+        if msg.is_event:
+            return msg.event_key
+        return msg.media_id or msg.pic_url
+
+    def _rows(self, msg: wechat.Message, outcome: engine.Outcome, now: float, started: float) -> list:
+        rows = [("messages", {
+            "time": now, "user": msg.from_user, "msg_type": msg.msg_type, "event": msg.event,
+            "text": self._text_of(msg), "rule": outcome.rule, "answer_id": outcome.answer,
+            "flow": outcome.flow, "node": outcome.node, "reply_kind": outcome.reply.kind,
+            "unanswered": int(outcome.unanswered), "latency_ms": (time.perf_counter() - started) * 1000,
+        })]
+        if msg.is_event and msg.event in ("subscribe", "unsubscribe"):
+            rows.append(("follows", {"time": now, "user": msg.from_user, "event": msg.event}))
+        rows += [("flow_events", {"time": now, "user": msg.from_user, "flow": flow, "node": node, "kind": kind})
+                 for flow, node, kind in outcome.flow_events]
+        return rows
+
+    def _log_error(self, msg: wechat.Message, started: float) -> None:
+        try:
+            self.worker().log.add("messages", {
+                "time": self.clock(), "user": msg.from_user, "msg_type": msg.msg_type, "event": msg.event,
+                "text": self._text_of(msg), "rule": "error", "reply_kind": "none", "unanswered": 1,
+                "latency_ms": (time.perf_counter() - started) * 1000,
+            })
+        except Exception:
+            log.exception("记录出错消息失败")
+
+
+def _read_body(limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the body (enough to know it is too large)."""
+    environ = bottle.request.environ
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        length = -1
+    if length > limit:
+        return b"\0" * (limit + 1)
+    return stream.read(limit + 1 if length < 0 else length)
+
+
+def make_app(project: Project, *, clock=time.time, check_every: float = 0.5) -> bottle.Bottle:
+    """The callback app for ``project``: ``GET``/``POST`` at ``/wechat`` (and ``/``).
+
+    Cheap to create: database connections and the log writer are opened on
+    the first request in each process. ``build/wx.db`` is checked for a rebuild
+    every ``check_every`` seconds; ``clock`` is for tests. ``app.config["wxcli.service"]`` is the
+    :class:`WechatService` (``preload()`` before forking, ``close()`` to flush).
+    """
+    service = WechatService(project, clock=clock, check_every=check_every)
+    app = bottle.Bottle()
+    app.config["wxcli.service"] = service
+
+    def get():
+        status, body = service.verify(bottle.request.query)
+        return bottle.HTTPResponse(body, status=status, headers={"Content-Type": TEXT_TYPE})
+
+    def post():
+        body = _read_body(service.settings.body_limit)
+        status, content_type, text = service.receive(bottle.request.query, body)
+        return bottle.HTTPResponse(text, status=status, headers={"Content-Type": content_type})
+
+    for path in ("/wechat", "/"):
+        app.route(path, "GET", get)
+        app.route(path, "POST", post)
+    return app
