@@ -183,7 +183,8 @@ def generate_demo(
 
     The month ends the day before ``end`` (default: today in ``tz``). ``messages``
     sets the size of the message log (at least that many rows; the default is a
-    few hundred a day). All rows go in one transaction.
+    few hundred a day). Each day's traffic stays inside that day, so the report
+    shows exactly ``days`` days. All rows go in one transaction.
     """
     rng = random.Random(seed)
     end = end or datetime.now(tz).date()
@@ -252,6 +253,7 @@ class _Simulator:
     def day(self, day: date, factor: float, quota: int) -> _Rows:
         rows = _Rows()
         hour_starts = [datetime.combine(day, time(h), self.tz).timestamp() for h in range(24)]
+        day_end = datetime.combine(day + timedelta(days=1), time(), self.tz).timestamp()
         rng = self.rng
         hours = rng.choices(range(24), cum_weights=self.hour_weights, k=quota + 64)
 
@@ -264,9 +266,13 @@ class _Simulator:
             count += self._subscribe(rows, moment(count))
         for _ in range(max(0, int(rng.gauss(12, 3)))):
             count += self._unsubscribe(rows, moment(count))
-        while count < quota:
-            count += self._interaction(rows, moment(count), rng.choice(self.users))
-        return rows
+        while True:
+            while count < quota:
+                count += self._interaction(rows, moment(count), rng.choice(self.users))
+            spilled = _clip(rows, day_end)
+            if not spilled:
+                return rows
+            count -= spilled
 
     def _message(self, rows: _Rows, t: float, user: str, msg_type: str, *, event=None, text=None, rule=None,
                  answer=None, flow=None, node=None, reply="text", unanswered=0, slow=1.0) -> int:
@@ -385,6 +391,14 @@ class _Simulator:
 
     def _pick(self, items, cum_weights):
         return items[self._index(cum_weights)]
+
+
+def _clip(rows: _Rows, end: float) -> int:
+    """Drop rows at or after ``end`` (a late session running past midnight); return messages dropped."""
+    before = len(rows.messages)
+    for table in ("messages", "follows", "flow_events", "leads"):
+        setattr(rows, table, [row for row in getattr(rows, table) if row[0] < end])
+    return before - len(rows.messages)
 
 
 def _cumulative(weights) -> list[float]:

@@ -26,8 +26,8 @@ END_KINDS = ("finish", "exit", "timeout", "escape")
 QUESTION_TYPES = ("text", "voice")
 
 # Extra indexes for the report, created on first use (see ``ensure_indexes``). Each
-# one lets a query read a small covering index in the order it groups by, so
-# SQLite neither sorts nor touches the message rows themselves.
+# covers the columns of its query, in the order that query groups or sorts by, so
+# SQLite reads one narrow index in order instead of sorting a million table rows.
 INDEXES = {
     # per 15-minute bucket: days, hours, types, rules, answers, unanswered, latency totals
     "stats_messages_bucket": f"ON messages(CAST(time / {BUCKET_SECONDS} AS INTEGER),"
@@ -162,8 +162,9 @@ def ensure_indexes(conn: sqlite3.Connection) -> set[str]:
     """Create the report's missing indexes; return the names of those present.
 
     Only the first report over a large log pays for building them (then a sampled
-    ANALYZE lets the planner skip-scan them); later runs find them ready. When the database
-    cannot be written (read-only file, long lock) the report still works, slower.
+    ANALYZE lets the planner skip-scan them); later runs find them ready. When the
+    database cannot be written (read-only file, long lock) the report still works,
+    only slower.
     """
     present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     missing = [name for name in INDEXES if name not in present]
