@@ -114,7 +114,10 @@ def leads_export(
     until: Optional[str] = typer.Option(None, "--until", help="截止时间；只写日期时包含当天"),
     db: Optional[Path] = typer.Option(None, "--db", help="改用另一个状态数据库文件（默认 var/state.db）", metavar="FILE"),
 ) -> None:
-    """导出一个流程收集的线索：用户、时间，以及流程保存的每个字段。"""
+    """导出一个流程收集的线索：用户、时间，以及流程保存的每个字段。
+
+    以 = + - @ 开头的值前面加一个 '，免得 Excel 把用户输入当作公式执行。
+    """
     try:
         project = load_project()
         tz = project.timezone
