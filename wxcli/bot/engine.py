@@ -6,10 +6,12 @@ message, now). It returns the reply, why it was chosen (the trace ``wx ask
 --json`` prints) and the state changes for the caller to store; it never
 touches a database itself. The order of matching:
 
-1. **events** — subscribe, unsubscribe, SCAN, CLICK, VIEW, LOCATION events and
+1. **events** — subscribe, unsubscribe, SCAN, CLICK and VIEW events and
    non-text messages (location, image, voice without recognition, …) go to
    their ``on:`` answer; a CLICK or a non-text message without one gets
-   ``default``, other events get no reply.
+   ``default``, other events get no reply. The LOCATION event (WeChat's
+   automatic location report) is never answered — ``on: location`` is for
+   a location the user sends.
 2. **active session** — a user inside a flow continues it (unless it timed out
    or they escaped after repeated misses); a user shown a “您是不是想问” menu
    may pick a number.
@@ -188,6 +190,10 @@ def answer(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: 
     text = msg.content if msg.msg_type in ("text", "voice") else ""
 
     # 1. events and non-text messages
+    if msg.is_event and (msg.event or "").lower() == "location":
+        outcome.rule = "event"  # WeChat's periodic location report: nothing to say
+        outcome.keyword = "location-report"
+        return outcome
     if msg.is_event or not text.strip():
         on = _event_key(msg)
         ref = bot.event_answer(on)
