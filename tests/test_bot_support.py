@@ -91,7 +91,7 @@ class LiveServer:
         self.service = self.app.config["wxcli.service"]
         self.httpd = make_server("127.0.0.1", 0, self.app, server_class=_Threaded, handler_class=_Quiet)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}/wechat"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
         self.crypto = None
         if project.wechat.safe_mode:
