@@ -43,7 +43,7 @@ def check_project(project: Project, strict: bool = False) -> list[Problem]:
         *answer_link_problems(project, sources, ctx),
         *graph_problems(net, sources.flow_files),
         *shadowed_global_words(net, sources.synonyms),
-        *unsaved_variables(net),
+        *unsaved_variables(net, started_flows(net, sources.answers)),
         *unfinishable_flows(net),
         *joined_reply_sizes(net, ctx),
         *news_limits(sources.answers),
@@ -87,7 +87,8 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
     for article in content.articles:
         refs = renderer.render(article.body, article.column).refs
         key = renderer.key(article.body, article.column)
-        entries.append(entry_from_article(article, project.relative(article.path), key, refs, renderer.prefix))
+        shown = project.relative(article.path)
+        entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
     media = set(scan_inputs(project, []).media)
     return [
         *structure_problems(entries, content.columns),
@@ -189,18 +190,29 @@ def _shadowed(words, globals_, synonyms: Synonyms):
     return None
 
 
-def _saved_before(net: FlowNet) -> dict[str, frozenset]:
-    """For each reachable node, the variables saved on *every* path from a flow's start.
+def started_flows(net: FlowNet, answers) -> set[str]:
+    """Flows a user can start directly: by a trigger word or an answer's ``{flow: id}``."""
+    started = {f.id for f in net.flows.values() if f.triggers}
+    started.update(form["flow"] for a in answers if a.reply for form in _forms(a.reply) if "flow" in form)
+    return started
 
-    Every flow can be started on its own (trigger, answer or 菜单) with nothing
-    saved; an ``ask`` node's value exists only on its way out.
+
+def _saved_before(net: FlowNet, started: set[str]) -> dict[str, frozenset]:
+    """For each reachable node, the variables saved on *every* path from where a flow starts.
+
+    A flow starts with nothing saved when a user starts it (trigger, answer, or
+    菜单 to restart it) and, if nothing else leads into it, for the sake of
+    checking it at all; reached by ``goto`` it keeps what was saved on the way.
+    An ``ask`` node's value exists only on its way out.
     """
+    entered = {e.target.partition("/")[0] for e in net.edges if e.crosses}
     known: dict[str, frozenset] = {}
     work = []
     for flow in net.flows.values():
-        key = f"{flow.id}/{flow.start}"
-        known[key] = frozenset()
-        work.append(key)
+        if flow.id in started or flow.id not in entered:
+            key = f"{flow.id}/{flow.start}"
+            known[key] = frozenset()
+            work.append(key)
     outgoing: dict[str, list] = {}
     for edge in net.edges:
         outgoing.setdefault(edge.source, []).append(edge)
@@ -218,11 +230,11 @@ def _saved_before(net: FlowNet) -> dict[str, frozenset]:
     return known
 
 
-def unsaved_variables(net: FlowNet) -> list[Problem]:
+def unsaved_variables(net: FlowNet, started: set[str]) -> list[Problem]:
     """``{name}`` in a text shown before ``save: name`` on some path: the user would see
     the braces as written."""
     saved_anywhere = {n.save for f in net.flows.values() for n in f.nodes.values() if n.save}
-    known = _saved_before(net)
+    known = _saved_before(net, started)
     problems = []
     for flow in net.flows.values():
         for node in flow.nodes.values():
@@ -264,8 +276,8 @@ def unfinishable_flows(net: FlowNet) -> list[Problem]:
             node = stuck[0]
             problems.append(Problem(
                 flow.path, node.line,
-                f"从节点 {node.name!r} 出发怎么选都走不到结束（没有一个节点既不等待输入也没有 next/goto）："
-                "用户只能回复“退出”离开，流程也不会记录线索",
+                f"从节点 {node.name!r} 出发怎么选都走不到流程的结尾（每条路都绕回等待输入的节点）："
+                "用户只能回复“退出”离开，流程也不会登记线索",
                 "warning",
             ))
     return problems
