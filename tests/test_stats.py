@@ -8,6 +8,7 @@ against the site's time zone, not UTC.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -542,3 +543,16 @@ def test_cli_empty_log(project):
 def test_range_helpers_accept_open_sides():
     assert time_range(None, None, TZ) == TimeRange()
     assert time_range("2026-11-02", None, TZ).until is None
+
+
+def test_read_only_database_still_reports(tmp_path, stats):
+    """No index can be built on a read-only log: the figures are the same, only slower to get."""
+    path = tmp_path / "readonly.db"
+    writable = state.connect(path)
+    fill(writable)
+    writable.execute("PRAGMA journal_mode=DELETE")
+    writable.close()
+    read_only = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert compute(read_only, TZ) == stats
+    assert not read_only.execute("SELECT name FROM sqlite_master WHERE name LIKE 'stats_%'").fetchall()
+    read_only.close()
