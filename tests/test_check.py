@@ -117,6 +117,15 @@ def test_branches_csv_missing_columns(broken):
     assert "表头缺少列：hours" in found[0].message
 
 
+def test_mistakes_in_conversation_tests(broken):
+    tests = broken / "flows" / "tests"
+    tests.mkdir()
+    (tests / "t.yml").write_text("steps:\n  - send: 你好\n    expect: {txt: 你好}\n", encoding="utf-8")
+    found = [p for p in problems_of(broken) if p.path == "flows/tests/t.yml"]
+    assert [(p.line, p.level) for p in found] == [(3, "error")]
+    assert "不认识的检查 'txt'" in found[0].message
+
+
 def test_strict_turns_warnings_into_errors(broken):
     problems = problems_of(broken, strict=True)
     assert problems and all(p.is_error for p in problems)

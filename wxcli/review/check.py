@@ -48,6 +48,7 @@ def check_project(project: Project, strict: bool = False) -> list[Problem]:
         *joined_reply_sizes(net, ctx),
         *news_limits(sources.answers),
         *branch_positions(sources.branches, project),
+        *script_file_problems(project),
     ]
     problems = sorted(dedupe(found), key=lambda p: (p.path, p.line))
     if strict:
@@ -330,7 +331,7 @@ def joined_reply_sizes(net: FlowNet, ctx) -> list[Problem]:
     return problems
 
 
-# ---------------------------------------------------------------- branches
+# ---------------------------------------------------------------- branches and tests
 
 
 def branch_positions(branches: list[dict], project: Project) -> list[Problem]:
@@ -346,3 +347,10 @@ def branch_positions(branches: list[dict], project: Project) -> list[Problem]:
                 "warning",
             ))
     return problems
+
+
+def script_file_problems(project: Project) -> list[Problem]:
+    """Mistakes in ``flows/tests/*.yml`` (the format only; ``wx test`` runs them)."""
+    from wxcli.review.convtest import load_scripts, script_files
+
+    return [p for path in script_files(project) for p in load_scripts(path, project.relative(path))[1]]
