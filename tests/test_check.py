@@ -253,6 +253,20 @@ def test_graph_problems_are_found_even_when_other_errors_stop_the_compiler(tmp_p
     assert ("flows/answers/a.yml", 3) in lines and ("flows/t.yml", 9) in lines
 
 
+def test_graph_problems_are_reported_once_when_the_compiler_finds_them_too(tmp_path):
+    root = flow_project(tmp_path, """\
+        menu:
+          say: 乒
+          next: back
+        back:
+          say: 乓
+          next: menu
+        lonely:
+          say: 没人来
+        """)
+    assert [(p.line, p.level) for p in problems_of(root)] == [(4, "error"), (10, "warning")]
+
+
 def test_published_articles_linking_to_a_draft_and_drafts_with_broken_links(tmp_path):
     root = make_project(tmp_path / "p", {
         "content/news/_column.md": "---\ntitle: 新闻\n---\n",
