@@ -2,7 +2,7 @@
 
 Most checks belong to the code that reads the files — front matter to
 :mod:`wxcli.content`, links and images to the site builder, answers, flows and
-branches to the bot compiler — and are called from here, never re-implemented.
+branches to the bot compiler — and are called from here rather than re-implemented.
 This module adds the review rules nothing else needs (option words that hide
 the global words, ``{var}`` shown before it is saved, flow replies that grow
 past WeChat's limit, flows nobody can finish, single-card limits, branches far
@@ -103,7 +103,12 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
 
 def answer_link_problems(project: Project, sources: compiler.Sources, ctx) -> list[Problem]:
     """What ``compile_project`` checks once every source is read: one keyword claimed by
-    two answers (also flow triggers and article keywords) and one event handled twice."""
+    two answers (also flow triggers and article keywords) and one event handled twice.
+
+    The compiler has no entry point for this stage short of writing a database
+    (and segmenting every phrasing, which costs a second), so its helpers are
+    called here; the event loop mirrors the five lines inside ``compile_project``.
+    """
     answers = [
         *sources.answers,
         *compiler._flow_answers(sources.flows),
