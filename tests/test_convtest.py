@@ -291,6 +291,16 @@ def test_wx_test_reports_a_broken_script_and_a_broken_bot(project_copy, monkeypa
     assert "flows/answers/zz.yml:3: 流程 'nope' 不存在" in result.stderr
 
 
+def test_wx_test_takes_files_and_folders(project_copy, monkeypatch):
+    monkeypatch.chdir(project_copy / "flows")
+    result = wx("test", "tests/common.yml", "tests")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("✓ 需要回电") == 2
+    missing = wx("test", "tests/nope.yml")
+    assert missing.exit_code == 1
+    assert "flows/tests/nope.yml:1: 测试文件不存在" in missing.stdout
+
+
 def test_wx_test_without_tests_fails(project_copy, monkeypatch):
     shutil.rmtree(project_copy / "flows" / "tests")
     monkeypatch.chdir(project_copy)

@@ -423,11 +423,16 @@ def run_script(bot, script: Script, state_path: Path) -> ScriptResult:
 
 
 def script_files(project: Project, files=None) -> list[Path]:
-    """The scripts to run: ``files`` as given, or every ``flows/tests/*.yml``."""
-    if files:
-        return [Path(f) for f in files]
-    folder = project.flows_dir / TESTS_FOLDER
-    return sorted(folder.glob("*.yml")) if folder.is_dir() else []
+    """The scripts to run: ``files`` as given (a folder means its ``*.yml``), or every
+    ``flows/tests/*.yml``."""
+    given = [Path(f) for f in files] if files else [project.flows_dir / TESTS_FOLDER]
+    found = []
+    for path in given:
+        if path.is_dir():
+            found.extend(sorted(path.glob("*.yml")))
+        elif files:
+            found.append(path)
+    return found
 
 
 def run_tests(project: Project, files=None, *, bot_path: Path | None = None) -> RunReport:
