@@ -37,17 +37,17 @@ MESSAGES = [
     ("2026-11-02 09:10", "u3", "text", None, " 营业 时间! ", "contains", "business-hours", None, None, 0, 30),
     ("2026-11-02 09:20", "u1", "text", None, "ETC怎么办理？", "default", "fallback", None, None, 1, 40),
     ("2026-11-02 09:30", "u2", "text", None, "etc怎么办理", "default", "fallback", None, None, 1, 50),
-    ("2026-11-02 10:00", "u2", "text", None, "信用卡", "menu", None, None, None, 1, 60),
-    ("2026-11-02 10:01", "u2", "text", None, "1", "menu", "credit-card-apply", None, None, 0, 70),
+    ("2026-11-02 10:00", "u2", "text", None, "信用卡", "menu", None, None, None, 0, 60),  # 您是不是想问
+    ("2026-11-02 10:01", "u2", "text", None, "1", "menu-pick", "credit-card-apply", None, None, 0, 70),
     ("2026-11-02 20:00", "u1", "event", "unsubscribe", None, "event", None, None, None, 0, None),
     ("2026-11-03 09:00", "u4", "event", "subscribe", None, "event", "welcome", None, None, 0, 5),
-    ("2026-11-03 09:05", "u4", "text", None, "办信用卡", "flow", None, "credit-card", "choose", 0, 15),
+    ("2026-11-03 09:05", "u4", "text", None, "办信用卡", "contains", "flow:credit-card", "credit-card", "choose", 0, 15),
     ("2026-11-03 09:06", "u4", "text", None, "1", "flow", None, "credit-card", "apply", 0, 15),
     ("2026-11-03 09:07", "u4", "text", None, "13800000000", "flow", None, "credit-card", "done", 0, 15),
     ("2026-11-03 21:00", "u5", "image", None, None, "default", "fallback", None, None, 1, 8),
     ("2026-11-03 21:30", "u5", "voice", None, "营业时间", "contains", "business-hours", None, None, 0, 9),
     ("2026-11-03 22:00", "u5", "event", "CLICK", None, "event", "menu-hours", None, None, 0, 3),
-    ("2026-11-03 22:10", "u6", "text", None, "办信用卡", "flow", None, "credit-card", "choose", 0, 15),
+    ("2026-11-03 22:10", "u6", "text", None, "办信用卡", "contains", "flow:credit-card", "credit-card", "choose", 0, 15),
     ("2026-11-03 22:11", "u6", "text", None, "退出", "flow", None, "credit-card", "choose", 0, 15),
     ("2026-11-03 22:30", "u7", "text", None, "黄金积存", "default", "fallback", None, None, 1, 100),
 ]
@@ -58,37 +58,49 @@ FOLLOWS = [
     ("2026-11-02 20:00", "u1", "unsubscribe"),
     ("2026-11-03 09:00", "u4", "subscribe"),
 ]
+# kinds as the engine writes them: start, node, complete, exit, escape, timeout, miss …
 FLOW_EVENTS = [
     # u3: branch-booking, timed out at xihu
-    ("2026-11-02 09:40", "u3", "branch-booking", "district", "enter"),
+    ("2026-11-02 09:40", "u3", "branch-booking", "district", "start"),
     ("2026-11-02 09:40", "u3", "branch-booking", "district", "node"),
     ("2026-11-02 09:41", "u3", "branch-booking", "xihu", "node"),
     ("2026-11-02 09:56", "u3", "branch-booking", "xihu", "timeout"),
     # u4: credit-card, finished
-    ("2026-11-03 09:05", "u4", "credit-card", "choose", "enter"),
+    ("2026-11-03 09:05", "u4", "credit-card", "choose", "start"),
     ("2026-11-03 09:05", "u4", "credit-card", "choose", "node"),
     ("2026-11-03 09:06", "u4", "credit-card", "platinum", "node"),
     ("2026-11-03 09:06", "u4", "credit-card", "apply", "node"),
     ("2026-11-03 09:07", "u4", "credit-card", "phone", "node"),
     ("2026-11-03 09:07", "u4", "credit-card", "done", "node"),
-    ("2026-11-03 09:07", "u4", "credit-card", "done", "finish"),
+    ("2026-11-03 09:07", "u4", "credit-card", "done", "complete"),
     # u6: credit-card, typed 退出 at choose
-    ("2026-11-03 22:10", "u6", "credit-card", "choose", "enter"),
+    ("2026-11-03 22:10", "u6", "credit-card", "choose", "start"),
     ("2026-11-03 22:10", "u6", "credit-card", "choose", "node"),
     ("2026-11-03 22:11", "u6", "credit-card", "choose", "exit"),
     # u7: credit-card, entered and never ended (open)
-    ("2026-11-03 23:00", "u7", "credit-card", "choose", "enter"),
+    ("2026-11-03 23:00", "u7", "credit-card", "choose", "start"),
     ("2026-11-03 23:00", "u7", "credit-card", "choose", "node"),
     # u4 again: a second session, escaped at standard
-    ("2026-11-03 23:10", "u4", "credit-card", "choose", "enter"),
+    ("2026-11-03 23:10", "u4", "credit-card", "choose", "start"),
     ("2026-11-03 23:10", "u4", "credit-card", "choose", "node"),
     ("2026-11-03 23:11", "u4", "credit-card", "standard", "node"),
+    ("2026-11-03 23:11:30", "u4", "credit-card", "standard", "miss"),
     ("2026-11-03 23:12", "u4", "credit-card", "standard", "escape"),
+    # u9: credit-card, option 4 goes to common/contact (goto) and completes there
+    ("2026-11-03 23:20", "u9", "credit-card", "choose", "start"),
+    ("2026-11-03 23:20", "u9", "credit-card", "choose", "node"),
+    ("2026-11-03 23:21", "u9", "credit-card", "contact", "node"),
+    ("2026-11-03 23:21", "u9", "common", "contact", "node"),
+    ("2026-11-03 23:21:30", "u9", "common", "callback", "node"),
+    ("2026-11-03 23:22", "u9", "common", "callback-done", "node"),
+    ("2026-11-03 23:22", "u9", "common", "bye", "node"),
+    ("2026-11-03 23:22", "u9", "common", "bye", "complete"),
 ]
 LEADS = [
     ("2026-11-02 12:00", "credit-card", "u8", {"phone": "13900000000", "card": "白金卡"}),
     ("2026-11-03 09:07", "credit-card", "u4", {"name": "张先生", "phone": "13800000000"}),
     ("2026-11-03 08:00", "common", "u2", {"phone": "13700000000"}),
+    ("2026-11-03 23:22", "credit-card", "u9", {"phone": "13600000000"}),
 ]
 
 
@@ -202,21 +214,23 @@ def test_message_types_and_rules(stats):
         {"type": "voice", "count": 1},
     ]
     assert stats.messages.rules == [
+        {"rule": "contains", "count": 6},
         {"rule": "event", "count": 6},
-        {"rule": "flow", "count": 5},
-        {"rule": "contains", "count": 4},
         {"rule": "default", "count": 4},
-        {"rule": "menu", "count": 2},
+        {"rule": "flow", "count": 3},
+        {"rule": "menu", "count": 1},
+        {"rule": "menu-pick", "count": 1},
     ]
 
 
 def test_top_questions_are_normalised(stats):
     q = stats.questions
-    assert (q.total, q.distinct) == (8, 4)
+    assert (q.total, q.distinct) == (10, 5)
     top = [(x.question, x.example, x.count, x.unanswered, x.variants) for x in q.top]
     assert top == [
         ("营业时间", "营业时间", 4, 0, 3),
         ("etc怎么办理", "etc怎么办理", 2, 2, 2),
+        ("办信用卡", "办信用卡", 2, 0, 1),
         ("信用卡", "信用卡", 1, 1, 1),
         ("黄金积存", "黄金积存", 1, 1, 1),
     ]
@@ -224,7 +238,8 @@ def test_top_questions_are_normalised(stats):
 
 def test_flow_input_and_menu_picks_are_not_questions(stats):
     asked = {x.question for x in stats.questions.top}
-    assert not asked & {"办信用卡", "1", "13800000000", "退出"}
+    assert not asked & {"1", "13800000000", "退出"}
+    assert "办信用卡" in asked  # the message that started the flow was a question
 
 
 def test_unanswered_questions_ranked_with_example(stats):
@@ -243,7 +258,8 @@ def test_top_answers(stats):
         {"answer_id": "business-hours", "count": 4, "rules": {"contains": 4}},
         {"answer_id": "fallback", "count": 4, "rules": {"default": 4}},
         {"answer_id": "welcome", "count": 4, "rules": {"event": 4}},
-        {"answer_id": "credit-card-apply", "count": 1, "rules": {"menu": 1}},
+        {"answer_id": "flow:credit-card", "count": 2, "rules": {"contains": 2}},
+        {"answer_id": "credit-card-apply", "count": 1, "rules": {"menu-pick": 1}},
         {"answer_id": "menu-hours", "count": 1, "rules": {"event": 1}},
     ]
 
@@ -251,7 +267,7 @@ def test_top_answers(stats):
 def test_top_limits_the_lists(conn):
     small = compute(conn, TZ, top=1)
     assert [x.question for x in small.questions.top] == ["营业时间"]
-    assert small.questions.distinct == 4
+    assert small.questions.distinct == 5
     assert [x.question for x in small.unanswered.top] == ["etc怎么办理"]
     assert [a["answer_id"] for a in small.answers] == ["business-hours"]
 
@@ -259,16 +275,17 @@ def test_top_limits_the_lists(conn):
 def test_flow_funnels(stats):
     assert [f.flow for f in stats.flows] == ["credit-card", "branch-booking"]
     card = stats.flows[0]
-    assert (card.entered, card.users, card.finished, card.dropped) == (4, 3, 1, 3)
-    assert card.completion_rate == 0.25
-    assert card.leads == 2
-    assert card.nodes == [
-        {"node": "choose", "sessions": 4, "users": 3},
-        {"node": "platinum", "sessions": 1, "users": 1},
-        {"node": "standard", "sessions": 1, "users": 1},
-        {"node": "apply", "sessions": 1, "users": 1},
-        {"node": "phone", "sessions": 1, "users": 1},
-        {"node": "done", "sessions": 1, "users": 1},
+    assert (card.entered, card.users, card.finished, card.dropped) == (5, 4, 2, 3)
+    assert card.completion_rate == 0.4
+    assert card.leads == 3
+    # in the order sessions reach them (mean step number), ties by sessions then name
+    assert [(n["node"], n["sessions"], n["users"]) for n in card.nodes] == [
+        ("choose", 5, 4),
+        ("contact", 1, 1), ("platinum", 1, 1), ("standard", 1, 1),
+        ("apply", 1, 1), ("common/contact", 1, 1),
+        ("common/callback", 1, 1), ("phone", 1, 1),
+        ("common/callback-done", 1, 1), ("done", 1, 1),
+        ("common/bye", 1, 1),
     ]
     assert card.dropped_at == [{"node": "choose", "count": 2}, {"node": "standard", "count": 1}]
     assert card.ended == {"escape": 1, "exit": 1, "open": 1}
@@ -280,9 +297,32 @@ def test_flow_funnels(stats):
     assert booking.ended == {"timeout": 1}
 
 
+def test_funnel_accepts_enter_finish_and_counts_restarts():
+    """enter/finish are read like start/complete; 菜单 (restart) ends a session and starts another."""
+    events = [
+        ("2026-11-05 10:00", "a", "loan", "menu", "enter"),
+        ("2026-11-05 10:00", "a", "loan", "menu", "node"),
+        ("2026-11-05 10:01", "a", "loan", "mortgage", "node"),
+        ("2026-11-05 10:01:30", "a", "loan", "mortgage", "back"),
+        ("2026-11-05 10:02", "a", "loan", "mortgage", "restart"),
+        ("2026-11-05 10:02", "a", "loan", "menu", "start"),
+        ("2026-11-05 10:02", "a", "loan", "menu", "node"),
+        ("2026-11-05 10:03", "a", "loan", "book", "node"),
+        ("2026-11-05 10:03", "a", "loan", "book", "finish"),
+        ("2026-11-05 10:04", "a", "loan", "book", "node"),  # after the end: not a session
+    ]
+    connection = state.connect(":memory:")
+    fill(connection, messages=[], follows=[], flow_events=events, leads=[])
+    (loan,) = compute(connection, TZ).flows
+    assert (loan.entered, loan.users, loan.finished, loan.dropped) == (2, 1, 1, 1)
+    assert [(n["node"], n["sessions"]) for n in loan.nodes] == [("menu", 2), ("book", 1), ("mortgage", 1)]
+    assert loan.dropped_at == [{"node": "mortgage", "count": 1}]
+    assert loan.ended == {"restart": 1}
+
+
 def test_leads_per_flow(stats):
     assert stats.leads == [
-        {"flow": "credit-card", "count": 2, "users": 2},
+        {"flow": "credit-card", "count": 3, "users": 3},
         {"flow": "common", "count": 1, "users": 1},
     ]
 
@@ -424,8 +464,8 @@ def test_html_report_has_every_chart_inline(stats):
     assert "文字：13 · 61.9%" in [t.text for t in types.xpath(".//rect/title")]
     _svg(doc, "chart-rules")
     funnel = _svg(doc, "chart-funnel-credit-card")
-    assert [t.text for t in funnel.xpath(".//rect/title")][:2] == ["进入：4 · 100.0%", "choose：4 · 100.0%"]
-    assert "完成：1 · 25.0%" in [t.text for t in funnel.xpath(".//rect/title")]
+    assert [t.text for t in funnel.xpath(".//rect/title")][:2] == ["进入：5 · 100.0%", "choose：5 · 100.0%"]
+    assert "完成：2 · 40.0%" in [t.text for t in funnel.xpath(".//rect/title")]
     _svg(doc, "chart-funnel-branch-booking")
 
 

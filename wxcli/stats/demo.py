@@ -52,8 +52,15 @@ ANSWERED = (
     ("digital-rmb", "contains", 2, ("数字人民币", "数字人民币怎么开通？")),
     ("annual-fee", "contains", 2, ("年费", "信用卡年费怎么免")),
 )
-# Ambiguous words answered with a 您是不是想问 menu (logged as unanswered).
-MENU = (("信用卡", "利率", "手续费", "限额多少", "卡"), 4)
+# Ambiguous words answered with a 您是不是想问 menu, and the answers it offers;
+# most users then pick a number (rule ``menu-pick``).
+MENU = (
+    ("信用卡", ("credit-card-apply", "credit-card-repay", "credit-limit")),
+    ("利率", ("mortgage", "consumer-loan")),
+    ("手续费", ("interbank-fee", "card-installment")),
+    ("限额多少", ("transfer-limit", "credit-limit")),
+    ("卡", ("card-loss", "account-opening", "credit-card-apply")),
+)
 # What the bot cannot answer yet — the list an editor turns into new answers.
 UNANSWERED = (
     (5, ("ETC怎么办理", "ETC怎么办理？", "etc怎么办", "ＥＴＣ怎么办理")),
@@ -100,7 +107,8 @@ class DemoFlow:
 
 FLOWS = {
     "credit-card": (40, DemoFlow(
-        triggers=(("办信用卡", "flow", None), ("申请信用卡", "flow", None), ("信用卡申请", "contains", "credit-card-apply")),
+        triggers=(("办信用卡", "contains", "flow:credit-card"), ("申请信用卡", "contains", "flow:credit-card"),
+                  ("信用卡申请", "contains", "credit-card-apply")),
         start=("choose",),
         steps=(
             Step(0.82, (Choice(3, ("1", "白金卡"), ("platinum", "apply")),
@@ -113,7 +121,7 @@ FLOWS = {
         ),
     )),
     "branch-booking": (25, DemoFlow(
-        triggers=(("我要预约", "flow", None), ("预约柜台", "flow", None)),
+        triggers=(("我要预约", "exact", "flow:branch-booking"), ("预约柜台", "contains", "flow:branch-booking")),
         start=("district",),
         steps=(
             Step(0.85, (Choice(4, ("2", "西湖区"), ("xihu",)), Choice(3, ("1", "上城区"), ("shangcheng",)),
@@ -126,7 +134,8 @@ FLOWS = {
         timeout=900,
     )),
     "loan-consult": (25, DemoFlow(
-        triggers=(("贷款", "flow", None), ("办贷款", "flow", None), ("我想贷款", "contains", "loan-consult")),
+        triggers=(("贷款", "exact", "flow:loan-consult"), ("办贷款", "contains", "flow:loan-consult"),
+                  ("我想贷款", "contains", "loan-consult")),
         start=("menu",),
         steps=(
             Step(0.8, (Choice(5, ("1", "住房贷款"), ("mortgage",)),
@@ -137,7 +146,7 @@ FLOWS = {
         ),
     )),
     "common": (10, DemoFlow(
-        triggers=(("联系客户经理", "flow", None), ("客户经理回电", "flow", None)),
+        triggers=(("联系客户经理", "contains", "flow:common"), ("客户经理回电", "contains", "flow:common")),
         start=("contact",),
         steps=(
             Step(0.85, (Choice(7, ("1", "需要回电"), ("callback",)), Choice(3, ("2", "不用了"), ("bye",), finish=True))),
@@ -321,8 +330,13 @@ class _Simulator:
             return self._message(rows, t, user, msg_type, text=self.rng.choice(texts), rule=rule, answer=answer,
                                  slow=4.0 if rule == "smart" else 1.0)
         if roll < 0.90:
-            return self._message(rows, t, user, msg_type, text=self.rng.choice(MENU[0]), rule="menu",
-                                 unanswered=1, slow=4.0)
+            text, offered = self.rng.choice(MENU)
+            count = self._message(rows, t, user, msg_type, text=text, rule="menu", slow=4.0)
+            if self.rng.random() < 0.6:
+                pick = self.rng.randrange(len(offered))
+                count += self._message(rows, t + self.rng.uniform(5, 40), user, "text", text=str(pick + 1),
+                                       rule="menu-pick", answer=offered[pick])
+            return count
         texts = UNANSWERED[self._index(self.unanswered_weights)][1]
         return self._message(rows, t, user, msg_type, text=self.rng.choice(texts), rule="default",
                              answer="fallback", unanswered=1, slow=4.5)
@@ -334,7 +348,7 @@ class _Simulator:
         text, rule, answer = rng.choice(flow.triggers)
         count = self._message(rows, t, user, "text", text=text, rule=rule, answer=answer, flow=flow_id,
                               node=flow.start[-1])
-        rows.flow_events.append((t, user, flow_id, flow.start[0], "enter"))
+        rows.flow_events.append((t, user, flow_id, flow.start[0], "start"))
         for node in flow.start:
             rows.flow_events.append((t, user, flow_id, node, "node"))
         node = flow.start[-1]
@@ -357,7 +371,7 @@ class _Simulator:
             for visited in choice.nodes:
                 rows.flow_events.append((t, user, flow_id, visited, "node"))
             if choice.finish:
-                rows.flow_events.append((t, user, flow_id, node, "finish"))
+                rows.flow_events.append((t, user, flow_id, node, "complete"))
                 if saved:
                     rows.leads.append((t, flow_id, user, json.dumps(saved, ensure_ascii=False)))
                 return count
@@ -372,6 +386,7 @@ class _Simulator:
             rows.flow_events.append((t, user, flow_id, node, "exit"))
             return self._message(rows, t, user, "text", text="退出", rule="flow", flow=flow_id, node=node)
         count = self._message(rows, t, user, "text", text="啥意思", rule="flow", flow=flow_id, node=node)
+        rows.flow_events.append((t, user, flow_id, node, "miss"))
         rows.flow_events.append((t + 20, user, flow_id, node, "escape"))
         return count + self._question(rows, t + 20, user, "text")
 

@@ -27,10 +27,18 @@ RULES = {
     "regex": "正则匹配",
     "smart": "智能匹配",
     "menu": "您是不是想问",
+    "menu-pick": "菜单选择",
     "default": "默认回复",
     "none": "不回复",
+    "error": "出错",
 }
-ENDINGS = {"exit": "主动退出", "timeout": "超时", "escape": "答非所问离开", "open": "未结束"}
+ENDINGS = {
+    "exit": "主动退出",
+    "timeout": "超时",
+    "escape": "答非所问离开",
+    "restart": "重新开始",
+    "open": "未结束（此后没再回复）",
+}
 
 
 def type_label(code: str) -> str:

@@ -22,8 +22,17 @@ from wxcli.errors import WxError
 from wxcli.stats.normalise import normalise
 
 BUCKET_SECONDS = 900
-END_KINDS = ("finish", "exit", "timeout", "escape")
 QUESTION_TYPES = ("text", "voice")
+# Unanswered: fell to ``default`` (the engine sets ``unanswered``) or got a
+# 您是不是想问 menu (rule ``menu``) instead of an answer.
+UNANSWERED_SQL = "(unanswered <> 0 OR rule IS 'menu')"
+# Messages that are not questions: replies typed inside a flow (menu choices, phone
+# numbers) and numbers picked from a 您是不是想问 menu.
+NOT_QUESTION_RULES = ("flow", "menu-pick")
+# flow_events.kind: the engine writes start/complete; enter/finish are accepted too.
+START_KINDS = ("start", "enter")
+FINISH_KINDS = ("complete", "finish")
+END_KINDS = (*FINISH_KINDS, "exit", "timeout", "escape", "restart")
 
 # Extra indexes for the report, created on first use (see ``ensure_indexes``). Each
 # covers the columns of its query, in the order that query groups or sorts by, so
@@ -34,7 +43,7 @@ INDEXES = {
     " msg_type, event, rule, answer_id, unanswered, time, latency_ms)",
     "stats_messages_user": "ON messages(user, time)",
     "stats_messages_latency": "ON messages(latency_ms, time) WHERE latency_ms IS NOT NULL",
-    "stats_flow_events_session": "ON flow_events(flow, user, time, id, kind, node)",
+    "stats_flow_events_user": "ON flow_events(user, time, id, flow, kind, node)",
 }
 
 
@@ -119,7 +128,7 @@ class Funnel:
     leads: int = 0
     nodes: list[dict] = field(default_factory=list)  # node, sessions, users — in flow order
     dropped_at: list[dict] = field(default_factory=list)  # node, count — where the dropped were last seen
-    ended: dict = field(default_factory=dict)  # how dropped sessions ended: exit/timeout/escape/open
+    ended: dict = field(default_factory=dict)  # how dropped sessions ended: exit/timeout/escape/restart/open
 
 
 @dataclass
@@ -211,7 +220,7 @@ def compute(conn: sqlite3.Connection, tz: tzinfo, span: TimeRange = TimeRange(),
     result.questions, result.unanswered = _questions(conn, params, tz, top)
     result.answers = _answers(cube, top)
     result.leads = _leads(conn, params)
-    result.flows = _funnels(conn, params, result.leads, hint["stats_flow_events_session"])
+    result.flows = _funnels(conn, params, result.leads, hint["stats_flow_events_user"])
     result.latency = _latency(conn, params, cube, hint["stats_messages_latency"])
     result.empty = not (result.messages.total or result.followers.gained or result.followers.lost
                         or result.flows or result.leads)
@@ -228,7 +237,7 @@ def _hints(conn: sqlite3.Connection, indexes: set[str], in_range: int) -> dict[s
     """
     log_size = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0] or 0
     wide = in_range * 3 >= log_size
-    wanted = {"stats_messages_user": True, "stats_messages_latency": wide, "stats_flow_events_session": wide}
+    wanted = {"stats_messages_user": True, "stats_messages_latency": wide, "stats_flow_events_user": wide}
     return {name: f"INDEXED BY {name}" if use and name in indexes else "" for name, use in wanted.items()}
 
 
@@ -299,9 +308,9 @@ def _message_cube(conn: sqlite3.Connection, params: dict, tz: tzinfo) -> _Cube:
               WHERE CAST(time / {BUCKET_SECONDS} AS INTEGER) BETWEEN :blo AND :bhi
                 AND time >= :lo AND time < :hi
               GROUP BY 1, 2, 3, 4, 5, 6)
-            SELECT bucket, unanswered <> 0, SUM(n), SUM(timed), SUM(total_ms), MAX(max_ms),
+            SELECT bucket, {UNANSWERED_SQL}, SUM(n), SUM(timed), SUM(total_ms), MAX(max_ms),
                    NULL, NULL, NULL, NULL
-            FROM cube GROUP BY bucket, unanswered <> 0
+            FROM cube GROUP BY bucket, {UNANSWERED_SQL}
             UNION ALL
             SELECT NULL, NULL, SUM(n), NULL, NULL, NULL, msg_type, event, rule, answer_id
             FROM cube GROUP BY msg_type, event, rule, answer_id""",
@@ -406,16 +415,16 @@ def _questions(conn: sqlite3.Connection, params: dict, tz: tzinfo, top: int) -> 
 
     A question is a text (or recognised voice) message that was not typed inside a
     flow: menu choices and phone numbers given to a flow are not questions, and
-    keeping them out also keeps personal data out of the report. A numbered pick
-    from a 您是不是想问 menu (rule ``menu``, answered) is left out for the same reason.
+    keeping them out also keeps personal data out of the report. A number picked
+    from a 您是不是想问 menu (rule ``menu-pick``) is left out for the same reason.
     SQL groups identical texts; only the distinct texts are normalised in Python.
     """
     rows = conn.execute(
-        f"""SELECT text, COUNT(*), SUM(unanswered <> 0), MAX(CASE WHEN unanswered THEN time END)
+        f"""SELECT text, COUNT(*), SUM({UNANSWERED_SQL}), MAX(CASE WHEN {UNANSWERED_SQL} THEN time END)
             FROM messages
             WHERE msg_type IN {QUESTION_TYPES} AND time >= :lo AND time < :hi
               AND text IS NOT NULL AND text <> ''
-              AND COALESCE(rule, '') <> 'flow' AND NOT (rule IS 'menu' AND unanswered = 0)
+              AND COALESCE(rule, '') NOT IN {NOT_QUESTION_RULES}
             GROUP BY text""",
         params,
     )
@@ -502,35 +511,40 @@ class _Session:
 def _funnels(conn: sqlite3.Connection, params: dict, leads: list[dict], hint: str) -> list[Funnel]:
     """One funnel per flow, rebuilt from flow_events.
 
-    A session starts at each ``enter`` of a user into a flow and ends at its
-    ``finish``, ``exit`` (退出), ``timeout`` or ``escape`` (left after repeated
-    misses); one with no end inside the range is ``open``. Events before a user's
-    first ``enter`` inside the range belong to a session begun earlier and are not
-    counted. A session reaches every node its events name; one that did not finish
-    is dropped at the last node it reached.
+    A user is in at most one flow at a time, so a session is a stretch of one
+    user's events: it begins at a ``start`` (or ``enter``) and ends at its
+    ``complete`` (or ``finish``), ``exit`` (退出), ``timeout``, ``escape`` (left
+    after repeated misses) or ``restart`` (菜单); one with no end inside the range
+    is ``open`` — the engine writes a timeout only when the user writes again.
+    A session belongs to the flow it started in; nodes it reaches in another
+    flow through a ``goto`` are named ``flow/node``. Events before a user's first
+    start inside the range belong to a session begun earlier and are not counted.
+    A session that did not complete is dropped at the last node it reached.
 
     Sessions are a sequential walk, so SQL hands the events over already in
-    (flow, user, time) order from a covering index — no sort — and one pass here
+    (user, time) order from a covering index — no sort — and one pass here
     tallies them; at a million messages this is several times quicker than the
     window functions and regroupings the same walk takes in SQLite.
     """
     tallies: dict[str, _FlowTally] = defaultdict(_FlowTally)
     session: _Session | None = None
     rows = conn.execute(
-        f"""SELECT flow, user, kind, node FROM flow_events {hint}
-            WHERE time >= :lo AND time < :hi ORDER BY flow, user, time, id""",
+        f"""SELECT user, flow, kind, node FROM flow_events {hint}
+            WHERE time >= :lo AND time < :hi ORDER BY user, time, id""",
         params,
     )
-    for flow, user, kind, node in rows:
-        if kind == "enter":
+    for user, flow, kind, node in rows:
+        if kind in START_KINDS:
             _close(session, tallies)
             session = _Session(flow, user)
-        elif session is None or session.flow != flow or session.user != user or session.end:
+        elif session is None or session.user != user or session.end:
             continue
-        if node and node not in session.nodes:
-            session.nodes.append(node)
+        if node:
+            label = node if flow == session.flow else f"{flow}/{node}"
+            if label not in session.nodes:
+                session.nodes.append(label)
         if kind in END_KINDS:
-            session.end = kind
+            session.end = "complete" if kind in FINISH_KINDS else kind
     _close(session, tallies)
     lead_counts = {row["flow"]: row["count"] for row in leads}
     funnels = [_funnel(flow, tally, lead_counts.get(flow, 0)) for flow, tally in tallies.items()]
@@ -547,7 +561,7 @@ def _close(session: _Session | None, tallies: dict[str, _FlowTally]) -> None:
         tally.node_sessions[node] += 1
         tally.node_users[node].add(session.user)
         tally.node_position[node] += position
-    if session.end == "finish":
+    if session.end == "complete":
         tally.finished += 1
     else:
         tally.dropped_at[session.nodes[-1] if session.nodes else None] += 1

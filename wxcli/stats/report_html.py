@@ -48,7 +48,7 @@ def charts(stats: Stats) -> dict:
             Row(type_label(t["type"]), t["count"], note=_share(t["count"], total)) for t in stats.messages.types
         ]),
         "rules": hbars("chart-rules", "答复方式", [
-            Row(rule_label(r["rule"]), r["count"], "s-warn" if r["rule"] in ("default", "menu") else "s-main",
+            Row(rule_label(r["rule"]), r["count"], "s-warn" if r["rule"] in ("default", "menu", "error") else "s-main",
                 note=_share(r["count"], total))
             for r in stats.messages.rules
         ]),
