@@ -38,6 +38,7 @@ def project(tmp_path, monkeypatch):
     (root / "wx.toml").write_text('[site]\ntitle = "测试银行"\ntimezone = "Asia/Shanghai"\n', encoding="utf-8")
     for flow in ("credit-card", "loan-consult"):
         (root / "flows" / f"{flow}.yml").write_text("title: 测试\n", encoding="utf-8")
+    (root / "flows" / "synonyms.yml").write_text("- [信用卡, 信用卡片]\n", encoding="utf-8")
     conn = state.connect(root / "var" / "state.db")
     with conn:
         conn.executemany(
@@ -94,7 +95,7 @@ def test_unknown_flow_lists_known_flows(project):
     result = runner.invoke(app, ["leads", "export", "nope", "--csv", "x.csv"])
     assert result.exit_code == 1
     assert "未知流程 'nope'" in result.stderr
-    assert "common、credit-card、loan-consult" in result.stderr
+    assert "已知流程：common、credit-card、loan-consult\n" in result.stderr  # not synonyms.yml
     assert not (project / "x.csv").exists()
 
 

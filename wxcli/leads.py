@@ -14,6 +14,7 @@ import sqlite3
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from wxcli.bot.compiler import SYNONYMS_FILE
 from wxcli.errors import WxError
 from wxcli.fsutil import atomic_write_bytes
 from wxcli.stats.query import TimeRange
@@ -25,11 +26,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def defined_flows(flows_dir: Path) -> set[str]:
-    """Flow ids defined in the project: ``flows/<flow-id>.yml``."""
+    """Flow ids defined in the project: ``flows/<flow-id>.yml``, as the bot compiler reads them."""
     flows_dir = Path(flows_dir)
     if not flows_dir.is_dir():
         return set()
-    return {p.stem for p in flows_dir.glob("*.yml")} | {p.stem for p in flows_dir.glob("*.yaml")}
+    return {p.stem for p in flows_dir.glob("*.yml") if p.name != SYNONYMS_FILE}
 
 
 def logged_flows(conn: sqlite3.Connection | None) -> set[str]:
