@@ -20,7 +20,7 @@ from pathlib import Path
 
 from wxcli import __version__
 from wxcli.content import load_columns
-from wxcli.errors import ContentError, Problem
+from wxcli.errors import ContentError, Problem, display_path
 from wxcli.fsutil import atomic_write_bytes
 from wxcli.project import Project
 
@@ -30,19 +30,17 @@ from .output import Output, Result, TreeWriter, _inode
 from .pages import PAGES_VERSION, Assets, Page, PageRenderer, plan
 from .parallel import default_workers, fork_pool
 from .sources import (
-    RACY_NS,
     Entry,
     ParseContext,
-    Scan,
+    RecordStore,
     digest_of,
-    dump_records,
-    load_records,
     media_url,
     parse_files,
     scan_inputs,
+    scan_project,
     settings_fingerprint,
 )
-from .theme import Theme, theme_dirs
+from .theme import TEMPLATE_SUFFIXES, Theme, theme_dirs
 
 STATE_VERSION = 2
 PARALLEL_PAGES = 400
@@ -106,14 +104,14 @@ def _options_fingerprint(settings: site_model.Settings, drafts: bool) -> bytes:
     return digest_of(STATE_VERSION, __version__, RENDERER_VERSION, PAGES_VERSION, settings.fingerprint(), drafts)
 
 
-def _unchanged_since(state, scan: Scan, options: bytes, output: Output) -> bool:
+def _unchanged_since(state, inputs: bytes, options: bytes, output: Output) -> bool:
     """True when the last good build saw exactly these inputs and its site is still there."""
     return (
         isinstance(state, dict)
         and state.get("version") == STATE_VERSION
-        and state.get("inputs") == scan.fingerprint()
+        and state.get("inputs") == inputs
         and state.get("options") == options
-        and state.get("newest_mtime", 1 << 62) + RACY_NS < state.get("scanned_ns", 0)
+        and state.get("newest_mtime", 1 << 62) < state.get("trust_before", 0)
         and state.get("site_ino") == _inode(output.site)
     )
 
@@ -252,9 +250,29 @@ class _RenderJob:
         for page in pages:
             if page.kind == "copy":
                 results.append(self.writer.copy(page.path, page.key, page.args[0]))
-            else:
-                results.append(self.writer.write(page.path, page.key, self.renderer.render(page)))
+                continue
+            try:
+                data = self.renderer.render(page)
+            except Exception as exc:  # noqa: BLE001 — any template failure becomes a path:line problem
+                raise _RenderFailure(*_template_location(exc, page)) from None
+            results.append(self.writer.write(page.path, page.key, data))
         return results
+
+
+class _RenderFailure(Exception):
+    """A page that could not be rendered: (path, line, message); crosses process boundaries."""
+
+
+def _template_location(exc: Exception, page: Page) -> tuple[str, int, str]:
+    """The template file and line where rendering failed, from Jinja's rewritten traceback."""
+    where, line = page.template or page.path, 1
+    trace = exc.__traceback__
+    while trace is not None:
+        filename = trace.tb_frame.f_code.co_filename
+        if filename.endswith(TEMPLATE_SUFFIXES) and os.path.exists(filename):
+            where, line = filename, trace.tb_lineno
+        trace = trace.tb_next
+    return where, line, f"生成 {page.path} 时模板出错：{exc}"
 
 
 _JOB: _RenderJob | None = None
@@ -264,7 +282,15 @@ def _run_slice(bounds: tuple[int, int]) -> list[Result]:
     return _JOB.run(*bounds)
 
 
-def _render_all(job: _RenderJob, workers: int, progress) -> list[Result]:
+def _render_all(job: _RenderJob, workers: int, progress, root: Path) -> list[Result]:
+    try:
+        return _render_slices(job, workers, progress)
+    except _RenderFailure as failure:
+        where, line, message = failure.args
+        raise ContentError([Problem(display_path(Path(where), root), line, message)]) from None
+
+
+def _render_slices(job: _RenderJob, workers: int, progress) -> list[Result]:
     global _JOB
     total = len(job.pages)
     step = 100 if workers <= 1 or total < PARALLEL_PAGES else max(50, min(400, total // (workers * 8)))
@@ -313,9 +339,10 @@ def build_site(
         settings = site_model.Settings.from_project(project)
         scan = scan_inputs(project, theme_dirs(project))
         options = _options_fingerprint(settings, drafts)
+        inputs = scan.fingerprint()
         state_path = cache_dir / "site-state.pickle"
         state = None if clean else _load_pickle(state_path)
-        if _unchanged_since(state, scan, options, output):
+        if _unchanged_since(state, inputs, options, output):
             warnings = state["warnings"]
             if strict and warnings:
                 raise ContentError(_as_errors(warnings))
@@ -331,9 +358,9 @@ def build_site(
             pickle.dumps(
                 {
                     "version": STATE_VERSION,
-                    "inputs": scan.fingerprint(),
+                    "inputs": inputs,
                     "options": options,
-                    "scanned_ns": scan.started_ns,
+                    "trust_before": scan.trust_before,
                     "newest_mtime": scan.newest_mtime(),
                     "site_ino": _inode(output.site),
                     "warnings": report.warnings,
@@ -348,34 +375,35 @@ def build_site(
 
 def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, progress):
     """Entries for every article file, parsing only those that changed since the last build."""
-    records_path = project.cache_dir / "site-records.pickle"
-    fingerprint = settings_fingerprint(project, settings.prefix)
-    old = {} if clean else load_records(records_path, fingerprint)
+    store = RecordStore(project.cache_dir, settings_fingerprint(project, settings.prefix))
+    old = {} if clean else store.load()
     records, todo = {}, []
     for relpath, sig in scan.articles.items():
         record = old.get(relpath)
         if record is not None and record.trusted and record.sig == sig:
             records[relpath] = record
         else:
-            todo.append((relpath, sig, scan.started_ns))
-    problems, fresh, needs_refs = [], {}, []
+            todo.append((relpath, sig, scan.trust_before))
+    problems, fresh, needs_refs, changed = [], {}, set(), set()
     if todo:
-        context = ParseContext(project, renderer, cache.keys(), old)
+        context = ParseContext(scan_project(project), renderer, cache.keys(), old, cache.path)
         for parsed in parse_files(context, todo, workers, progress):
             problems.extend(parsed.problems)
             if parsed.record is not None:
                 records[parsed.relpath] = parsed.record
+                changed.add(parsed.relpath)
             if parsed.rendered is not None:
                 fresh[parsed.rendered[0]] = parsed.rendered[1]
             if parsed.needs_refs:
-                needs_refs.append(parsed.record.entry)
+                needs_refs.add(parsed.relpath)
         cache.put_many(fresh)
         if needs_refs:
-            refs = cache.refs_many(e.md_key for e in needs_refs)
-            for entry in needs_refs:
-                entry.refs = refs.get(entry.md_key, ())
-    if todo or len(records) != len(old):
-        atomic_write_bytes(records_path, dump_records(records, fingerprint))
+            refs = cache.refs_many(records[relpath].entry.md_key for relpath in needs_refs)
+            for relpath in needs_refs:
+                record = records[relpath]
+                entry = record.entry._replace(refs=refs.get(record.entry.md_key, ()))
+                records[relpath] = record._replace(entry=entry)
+    store.save(records, changed, {relpath for relpath in old if relpath not in records})
     entries = [records[relpath].entry for relpath in scan.articles if relpath in records]
     return entries, problems, fresh
 
@@ -391,7 +419,7 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
         columns, column_infos, column_problems, warnings = _columns(project, renderer, cache, media, settings)
         problems += column_problems
         problems += structure_problems(entries, columns)
-        theme = Theme(project, project.cache_dir)
+        theme = Theme(project, project.cache_dir, digest_of(repr(sorted(scan.theme.items()))))
         problems += theme.check()
         if problems:
             raise ContentError(sorted(problems, key=lambda p: (p.path, p.line)))
@@ -414,12 +442,13 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             if not todo:
                 return []
             job = _RenderJob(page_renderer, todo, writer, cache.path, fresh)
-            return _render_all(job, workers, progress)
+            return _render_all(job, workers, progress, project.root)
 
         try:
             counts = output.assemble(pages, produce, clean=clean)
         except FileNotFoundError:
             counts = output.assemble(pages, produce, clean=True)
+        theme.save()
         cache.prune({e.md_key for e in entries} | {c.md_key for c in column_infos})
         return BuildReport(
             written=counts.written,

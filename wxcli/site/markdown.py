@@ -21,6 +21,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 RENDERER_VERSION = "wxcli-md-3"
@@ -30,8 +31,7 @@ _NOT_IN_ANCHOR = re.compile(r"[^\w\- ]")
 _SPACES = re.compile(r"\s+")
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """A link or image in a body that points into content/: checked on every build."""
 
     kind: str  # "article" | "column" | "media" | "file" (anything else under content/)
@@ -96,6 +96,19 @@ def rewrite_link(href: str, folder: str, prefix: str) -> tuple[str, Ref | None]:
     return href, Ref("file", target, 0, href)
 
 
+class _Lines:
+    """A body's lines, split only when a link needs its line number."""
+
+    def __init__(self, body: str):
+        self.body = body
+        self.lines: list[str] | None = None
+
+    def get(self) -> list[str]:
+        if self.lines is None:
+            self.lines = self.body.splitlines()
+        return self.lines
+
+
 def _find_line(lines: list[str], span: list[int] | None, needle: str) -> int:
     if not span:
         return 0
@@ -106,6 +119,30 @@ def _find_line(lines: list[str], span: list[int] | None, needle: str) -> int:
     return start
 
 
+class _NoLog:
+    """Stands in for markdown-it's block-rule loggers (see :func:`_silence_block_rule_logging`)."""
+
+    @staticmethod
+    def debug(*_args) -> None:
+        return None
+
+
+def _silence_block_rule_logging() -> None:
+    """Every markdown-it block rule calls ``LOGGER.debug`` each time it is tried,
+    about a hundred calls per article; even disabled, they cost a tenth of the
+    parse time. The messages are internal tracing, so the rules get a no-op logger.
+    """
+    import importlib
+    import pkgutil
+
+    import markdown_it.rules_block as rules
+
+    for module in pkgutil.iter_modules(rules.__path__):
+        loaded = importlib.import_module(f"{rules.__name__}.{module.name}")
+        if hasattr(loaded, "LOGGER"):
+            loaded.LOGGER = _NoLog
+
+
 class MarkdownRenderer:
     """One configured markdown-it parser; ``render`` is safe to call many times."""
 
@@ -113,6 +150,7 @@ class MarkdownRenderer:
         from markdown_it import MarkdownIt
         from mdit_py_plugins.footnote import footnote_plugin
 
+        _silence_block_rule_logging()
         self.prefix = prefix
         self.md = (
             MarkdownIt("commonmark", {"html": False, "xhtmlOut": False})
@@ -132,7 +170,7 @@ class MarkdownRenderer:
 
     def render(self, body: str, folder: str) -> Rendered:
         tokens = self.md.parse(body)
-        lines = body.splitlines()
+        lines = _Lines(body)
         refs: list[Ref] = []
         toc: list[tuple[int, str, str]] = []
         used: dict[str, int] = {}
@@ -155,7 +193,7 @@ class MarkdownRenderer:
         used[anchor] = count + 1
         return anchor if count == 0 else f"{anchor}-{count}"
 
-    def _rewrite_inline(self, token, folder: str, lines: list[str], refs: list[Ref]) -> None:
+    def _rewrite_inline(self, token, folder: str, lines: "_Lines", refs: list[Ref]) -> None:
         for child in token.children:
             if child.type == "link_open":
                 attribute = "href"
@@ -170,7 +208,7 @@ class MarkdownRenderer:
             if child.type == "link_open" and _SCHEME.match(url) and url.startswith("http"):
                 child.attrSet("rel", "noopener")
             if ref is not None:
-                line = _find_line(lines, token.map, written)
+                line = _find_line(lines.get(), token.map, written)
                 refs.append(Ref(ref.kind, ref.target, line, written))
 
 
@@ -207,7 +245,7 @@ class MarkdownCache:
             self.db = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None)
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         db.execute("PRAGMA synchronous=OFF")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(

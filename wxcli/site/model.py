@@ -151,6 +151,26 @@ def related_articles(entry: Entry, tags: dict[str, list[Entry]], count: int) -> 
     return ranked[:count]
 
 
+def all_related(entries: list[Entry], tags: dict[str, list[Entry]], count: int) -> dict[str, list[Entry]]:
+    """:func:`related_articles` for every entry.
+
+    An entry that is not among the newest few of its own tags gets the same list as
+    any other entry with the same tags, so most lists are computed once per tag set.
+    """
+    newest = {tag: {e.slug for e in items[: count + 1]} for tag, items in tags.items()}
+    shared: dict[frozenset, list[Entry]] = {}
+    related = {}
+    for entry in entries:
+        if any(entry.slug in newest.get(tag, ()) for tag in entry.tags):
+            related[entry.slug] = related_articles(entry, tags, count)
+            continue
+        key = frozenset(entry.tags)
+        if key not in shared:
+            shared[key] = related_articles(entry, tags, count)
+        related[entry.slug] = shared[key]
+    return related
+
+
 def build_model(settings: Settings, columns: list[ColumnInfo], entries: list[Entry]) -> Model:
     newest = _newest_first(entries)
     by_column: dict[str, list[Entry]] = {c.slug: [] for c in columns}
@@ -177,5 +197,5 @@ def build_model(settings: Settings, columns: list[ColumnInfo], entries: list[Ent
         tag_folders=_tag_folders(tags),
         neighbours=neighbours,
     )
-    model.related = {e.slug: related_articles(e, tags, settings.related_count) for e in newest}
+    model.related = all_related(newest, tags, settings.related_count)
     return model

@@ -223,20 +223,24 @@ class Output:
                 twin = self.twin
             writer = TreeWriter(self.spare, old, fresh=True, twin=twin)
 
-        keep, todo = [], []
+        files: dict[str, tuple[bytes, bytes, int]] = {}
+        todo = []
         for page in pages:
             record = old.get(page.path)
-            (keep if record is not None and record[0] == page.key else todo).append(page)
-        results = {r.path: r for r in produce(todo, writer)}
-        for page in keep:
-            key, digest, inode = old[page.path]
-            results[page.path] = Result(page.path, key, digest, inode, False)
+            if record is not None and record[0] == page.key:
+                files[page.path] = record
+            else:
+                todo.append(page)
+        written = set()
+        for result in produce(todo, writer):
+            files[result.path] = (result.key, result.digest, result.inode)
+            if result.wrote:
+                written.add(result.path)
 
-        counts = Counts(written=sum(r.wrote for r in results.values()))
+        counts = Counts(written=len(written))
         counts.removed_paths = sorted(p for p in old if p not in wanted)
         counts.removed = len(counts.removed_paths)
-        counts.unchanged = len(results) - counts.written
-        files = {path: (r.key, r.digest, r.inode) for path, r in results.items()}
+        counts.unchanged = len(files) - counts.written
 
         if site_ok and not counts.written and not counts.removed:
             manifest.files = files
@@ -248,7 +252,7 @@ class Output:
             return counts
 
         if site_ok:
-            self._link_unchanged(results, spare_map)
+            self._link_unchanged(files, written, spare_map)
         self._swap_in(site_ok)
         if site_ok:
             spare_inodes = {path: record[2] for path, record in old.items()}
@@ -275,11 +279,11 @@ class Output:
                     break
                 folder = os.path.dirname(folder)
 
-    def _link_unchanged(self, results: dict[str, Result], spare_map: dict[str, int]) -> None:
+    def _link_unchanged(self, files: dict, written: set[str], spare_map: dict[str, int]) -> None:
         """Make the spare's unchanged files the very same files build/site has."""
         made: set[str] = set()
-        for path, result in results.items():
-            if result.wrote or spare_map.get(path) == result.inode:
+        for path, (_key, _digest, inode) in files.items():
+            if path in written or spare_map.get(path) == inode:
                 continue
             source = self.site / path
             target = self.spare / path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from hashlib import blake2b
 from pathlib import Path
 
 from markupsafe import Markup
@@ -37,8 +38,6 @@ class Assets:
 
     @classmethod
     def read(cls, static: dict[str, Path]) -> "Assets":
-        from hashlib import blake2b
-
         return cls({name: (path, blake2b(path.read_bytes(), digest_size=16).digest()) for name, path in static.items()})
 
     def fingerprint(self) -> bytes:
@@ -60,8 +59,9 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
 
     def listing(kind: str, name: str, template: str, url: str, path: str, items: list[Entry], title: str):
         groups = paginate(items, settings.per_page)
+        head = digest_of(base(template), kind, name, len(groups))
         for number, group in enumerate(groups, 1):
-            key = digest_of(base(template), kind, name, number, len(groups), *(e.card for e in group))
+            key = _digest_bytes(head, b"%d" % number, *[e.card for e in group])
             args = (kind, name, title, number, len(groups), group, url)
             pages.append(Page(page_path(path, number), "list", key, template, args))
 
@@ -77,12 +77,12 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
     for entry in model.entries:
         earlier, later = model.neighbours.get(entry.slug, (None, None))
         related = model.related.get(entry.slug, [])
-        key = digest_of(
+        key = _digest_bytes(
             article_base,
             entry.digest,
             earlier.card if earlier else b"",
             later.card if later else b"",
-            *(e.card for e in related),
+            *[e.card for e in related],
         )
         pages.append(Page(f"{entry.column}/{entry.slug}/index.html", "article", key, "article.html", (entry,)))
 
@@ -99,8 +99,9 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
         pages.append(Page(path, "feed", key, "atom.xml", (slug, items)))
 
     locations = sitemap_locations(model, pages)
-    pages.append(Page("sitemap.xml", "sitemap", digest_of(base("sitemap.xml"), repr(locations)), "sitemap.xml", (locations,)))
-    index_key = digest_of(shared, "search.json", *(e.card for e in model.entries))
+    sitemap_key = digest_of(base("sitemap.xml"), "\n".join(f"{url} {day}" for url, day in locations))
+    pages.append(Page("sitemap.xml", "sitemap", sitemap_key, "sitemap.xml", (locations,)))
+    index_key = _digest_bytes(shared, b"search.json", *[e.card for e in model.entries])
     pages.append(Page("search.json", "search_index", index_key))
 
     for name, (source, digest) in assets.files.items():
@@ -108,6 +109,10 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
     for name, sig in media.items():
         pages.append(Page(name, "copy", digest_of("media", *sig), None, (content_dir / name,)))
     return pages
+
+
+def _digest_bytes(*parts: bytes) -> bytes:
+    return blake2b(b"\x1f".join(parts), digest_size=16).digest()
 
 
 def _newest(items: list[Entry]) -> list[Entry]:
@@ -121,11 +126,11 @@ def sitemap_locations(model: Model, pages: list[Page]) -> list[tuple[str, str | 
     for page in pages:
         if page.kind == "article":
             entry = page.args[0]
-            locations.append((entry.url, entry.date.date().isoformat()))
+            locations.append((entry.url, entry.day))
         elif page.kind == "list":
             _kind, _name, _title, number, _total, group, url = page.args
-            newest = max((e.date for e in group), default=None)
-            locations.append((page_url(url, number), newest.date().isoformat() if newest else None))
+            newest = max(group, key=lambda e: e.timestamp, default=None)
+            locations.append((page_url(url, number), newest.day if newest else None))
     return locations
 
 
@@ -240,7 +245,7 @@ def search_index(model: Model) -> bytes:
     data = {
         "columns": [{"slug": c.slug, "title": c.title} for c in model.columns],
         "articles": [
-            {"t": e.title, "s": e.summary, "c": e.column, "d": e.date.strftime("%Y-%m-%d"), "u": e.url}
+            {"t": e.title, "s": e.summary, "c": e.column, "d": e.day, "u": e.url}
             for e in model.entries
         ],
     }

@@ -9,10 +9,12 @@ rebuilds exactly the pages that use it.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 
 import wxcli
 from wxcli.errors import Problem, display_path
+from wxcli.fsutil import atomic_write_bytes
 from wxcli.project import Project
 
 from .sources import digest_of
@@ -28,6 +30,14 @@ def default_theme_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def _read_cache(path: Path):
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
 
 
 def theme_dirs(project: Project) -> list[Path]:
@@ -47,13 +57,34 @@ def iso_date(moment) -> str:
 
 
 class Theme:
-    def __init__(self, project: Project, cache_dir: Path | None = None):
+    """The templates of one build.
+
+    ``signature`` digests the stat signatures of every theme file; when it matches the
+    last build's, the template fingerprints and the syntax check are taken from
+    build/cache instead of parsing every template again.
+    """
+
+    def __init__(self, project: Project, cache_dir: Path | None = None, signature: bytes = b""):
         self.project = project
         self.dirs = theme_dirs(project)
         self.cache_dir = cache_dir
+        self.signature = signature
         self._env = None
         self._sources: dict[str, tuple[str, str]] = {}
         self._fingerprints: dict[str, bytes] = {}
+        self._checked = False
+        if cache_dir is not None and signature:
+            cached = _read_cache(cache_dir / "site-theme.pickle")
+            if isinstance(cached, dict) and cached.get("signature") == signature:
+                self._fingerprints = dict(cached["fingerprints"])
+                self._checked = True
+
+    def save(self) -> None:
+        """Remember fingerprints for the next build (after a successful one)."""
+        if self.cache_dir is None or not self.signature:
+            return
+        data = {"signature": self.signature, "fingerprints": self._fingerprints}
+        atomic_write_bytes(self.cache_dir / "site-theme.pickle", pickle.dumps(data))
 
     # ---------------------------------------------------------------- files
 
@@ -118,6 +149,8 @@ class Theme:
         """Compile every template once; syntax errors become ``path:line`` problems."""
         from jinja2 import TemplateSyntaxError
 
+        if self._checked:
+            return []
         problems = []
         for name in self.template_names():
             try:
