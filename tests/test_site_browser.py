@@ -1,0 +1,194 @@
+"""A real phone-sized browser on the built site: home → column → article, and a Chinese search.
+
+Uses Debian's Chromium (/usr/bin/chromium) through Playwright; no browser is ever
+downloaded. Without Chromium or Playwright the tests skip with the reason, unless
+WX_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser is a failure.
+Screenshots go to tests/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wxcli.project import load_project
+from wxcli.site import build_site
+from wxcli.site.preview import Preview
+
+CHROMIUM = os.environ.get("WX_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+REPO = Path(__file__).resolve().parent.parent
+PHONE = {"width": 375, "height": 812}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright 未安装（pip install -e '.[test]'）"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"没有找到 Chromium：{CHROMIUM}（Debian：apt-get install chromium）"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _missing_browser()
+    if reason:
+        if os.environ.get("WX_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"浏览器测试需要 Chromium：{reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+    tab = context.new_page()
+    tab.errors = []
+    tab.on("console", lambda message: message.type == "error" and tab.errors.append(message.text))
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.on("requestfailed", lambda request: tab.errors.append(f"请求失败：{request.url}"))
+    yield tab
+    context.close()
+
+
+def serve(project) -> Preview:
+    build_site(project, workers=1)
+    return Preview(project, "127.0.0.1", 0).start()
+
+
+def check_phone_layout(tab, name: str) -> None:
+    """No horizontal scrolling at 375 px, no console errors; keep a screenshot."""
+    tab.wait_for_load_state("load")
+    width = tab.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{name}: 页面宽 {width}px，超出手机屏幕"
+    assert tab.errors == [], f"{name}: {tab.errors}"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_home_column_article_and_search_on_a_phone(site_project, page):
+    preview = serve(site_project)
+    try:
+        page.goto(preview.url)
+        assert page.title() == "测试银行微站"
+        check_phone_layout(page, "fixture-1-home")
+
+        page.click(".column-nav >> text=信用卡")
+        page.wait_for_url("**/card/")
+        assert page.locator("h1").inner_text() == "信用卡"
+        check_phone_layout(page, "fixture-2-column")
+
+        page.click(".card-title >> text=信用卡年费说明")
+        page.wait_for_url("**/card/annual-fee/")
+        assert page.locator("h1.article-title").inner_text() == "信用卡年费说明"
+        assert page.locator(".neighbour").inner_text().startswith("上一篇")
+        check_phone_layout(page, "fixture-3-article")
+
+        page.goto(preview.url + "news/rate-notice/")
+        assert page.locator(".table-wrap table").is_visible()
+        if page.locator(".toc").count():
+            page.click(".toc summary")
+        check_phone_layout(page, "fixture-4-article-table")
+
+        page.click(".header-search")
+        page.wait_for_url("**/search/")
+        page.fill("#search-q", "房贷")
+        page.press("#search-q", "Enter")
+        page.wait_for_selector("#search-results .card")
+        titles = page.locator("#search-results .card-title").all_inner_texts()
+        assert titles == ["2026年个人住房贷款利率调整公告"]
+        assert "找到 1 篇文章" in page.locator("#search-status").inner_text()
+        assert "q=%E6%88%BF%E8%B4%B7" in page.url
+        check_phone_layout(page, "fixture-5-search")
+    finally:
+        preview.stop()
+
+
+def test_search_matches_summaries_fuzzy_titles_columns_and_dates(site_project, page):
+    preview = serve(site_project)
+    try:
+        page.goto(preview.url + "search/?q=" + "验证码")
+        page.wait_for_selector("#search-results .card")
+        assert page.locator("#search-results .card-title").all_inner_texts() == ["置顶：防范电信诈骗提示"]
+
+        page.goto(preview.url + "search/?q=" + "信用卡说明")
+        page.wait_for_selector("#search-results .card")
+        assert page.locator("#search-results .card-title").all_inner_texts() == ["信用卡年费说明"]
+
+        page.goto(preview.url + "search/?column=card")
+        page.wait_for_selector("#search-results .card")
+        assert page.locator("#search-results .card-title").all_inner_texts() == ["信用卡年费说明", "信用卡办卡与还款指南"]
+
+        page.goto(preview.url + "search/?from=2026-01-01&to=2026-06-30")
+        page.wait_for_selector("#search-results .card")
+        assert page.locator("#search-results .card-title").all_inner_texts() == ["信用卡办卡与还款指南", "春节网点营业安排"]
+
+        page.fill("#search-q", "没有这个词")
+        page.wait_for_function("document.getElementById('search-status').textContent.includes('没有找到')")
+        assert page.locator("#search-results .card").count() == 0
+        assert page.errors == []
+    finally:
+        preview.stop()
+
+
+def test_pages_work_without_javascript(site_project, browser):
+    preview = serve(site_project)
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    try:
+        tab = context.new_page()
+        tab.goto(preview.url)
+        tab.click(".column-nav >> text=新闻动态")
+        tab.click("text=下一页")
+        tab.wait_for_url("**/news/page/2/")
+        tab.click(".card-title >> nth=0")
+        assert tab.locator("h1.article-title").is_visible()
+        tab.goto(preview.url + "search/")
+        assert "搜索需要启用 JavaScript" in tab.content()
+    finally:
+        context.close()
+        preview.stop()
+
+
+@pytest.mark.skipif(not (REPO / "content").is_dir(), reason="仓库根目录没有示例内容")
+def test_the_sample_bank_site_fits_a_phone(tmp_path, page):
+    root = tmp_path / "sample"
+    for part in ("content", "site_templates"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copy(REPO / "wx.toml", root / "wx.toml")
+    project = load_project(root, environ={})
+    preview = serve(project)
+    try:
+        page.goto(preview.url)
+        check_phone_layout(page, "sample-1-home")
+        links = page.locator(".column-nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        for number, href in enumerate(links[1:], 2):
+            page.goto(preview.url.rstrip("/") + href)
+            check_phone_layout(page, f"sample-{number}-column")
+            first = page.locator(".card-link").first
+            if first.count():
+                first.click()
+                page.wait_for_load_state("load")
+                check_phone_layout(page, f"sample-{number}-article")
+        page.goto(preview.url + "search/?q=" + "信用卡")
+        page.wait_for_selector("#search-results .card")
+        check_phone_layout(page, "sample-search")
+    finally:
+        preview.stop()

@@ -1,0 +1,185 @@
+"""``wx serve``: the preview WSGI app, live reload, and rebuilding on change."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from wxcli.project import load_project
+from wxcli.site import build_site
+from wxcli.site.preview import BuildStatus, Preview, is_relevant, make_preview_app
+
+
+def call(app, path: str, method: str = "GET", query: str = ""):
+    environ = {}
+    setup_testing_defaults(environ)
+    environ.update(PATH_INFO=path.encode("utf-8").decode("latin-1"), REQUEST_METHOD=method, QUERY_STRING=query)
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    body = b"".join(app(environ, start_response))
+    return int(captured["status"].split()[0]), captured["headers"], body
+
+
+@pytest.fixture
+def built(site_project):
+    build_site(site_project, workers=1)
+    return site_project
+
+
+def test_serves_pages_files_and_folders(built):
+    app = make_preview_app(built)
+    status, headers, body = call(app, "/")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert body == (built.site_dir / "index.html").read_bytes()
+    assert call(app, "/news/rate-notice/")[0] == 200
+    assert call(app, "/tags/房贷/")[0] == 200
+    assert call(app, "/static/style.css")[1]["Content-Type"] == "text/css; charset=utf-8"
+    assert call(app, "/search.json")[1]["Content-Type"].startswith("application/json")
+    status, headers, _ = call(app, "/news")
+    assert status == 301 and headers["Location"] == "/news/"
+
+
+def test_missing_pages_get_the_404_page(built):
+    app = make_preview_app(built)
+    status, _, body = call(app, "/no/such/page/")
+    assert status == 404 and "页面不存在".encode() in body
+    assert call(app, "/../wx.toml")[0] == 404
+    assert call(app, "/%2e%2e/wx.toml")[0] == 404
+    assert call(app, "/", method="POST")[0] == 405
+
+
+def test_head_request(built):
+    status, headers, body = call(make_preview_app(built), "/", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+
+
+def test_live_reload_exists_only_in_the_preview(built):
+    plain = call(make_preview_app(built), "/")[2]
+    assert b"/_wx/live.js" not in plain
+    live_app = make_preview_app(built, live_reload=True)
+    page = call(live_app, "/news/")[2]
+    assert b'<script src="/_wx/live.js" data-version="0"></script>\n</body>' in page
+    assert call(live_app, "/static/style.css")[2] == (built.site_dir / "static/style.css").read_bytes()
+    status, headers, script = call(live_app, "/_wx/live.js")
+    assert status == 200 and b"location.reload()" in script
+    for path in built.site_dir.rglob("*"):
+        if path.is_file():
+            assert b"_wx/" not in path.read_bytes(), path
+
+
+def test_poll_waits_for_the_next_build_and_reports_errors(built):
+    status = BuildStatus()
+    app = make_preview_app(built, live_reload=True, status=status)
+    threading.Timer(0.2, status.publish, args=("content/news/holiday.md:2: 缺少必填字段",)).start()
+    started = time.monotonic()
+    code, _, body = call(app, "/_wx/poll", query="since=0")
+    assert code == 200 and time.monotonic() - started >= 0.15
+    assert json.loads(body) == {"version": 1, "error": "content/news/holiday.md:2: 缺少必填字段"}
+    page = call(app, "/")[2].decode()
+    assert "构建失败" in page and "content/news/holiday.md:2: 缺少必填字段" in page
+    status.publish(None)
+    assert json.loads(call(app, "/_wx/poll", query="since=1")[2]) == {"version": 2, "error": None}
+    assert "构建失败" not in call(app, "/")[2].decode()
+
+
+def test_wechat_path_goes_to_the_callback_app(built):
+    seen = []
+
+    def wechat(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ["QUERY_STRING"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"success"]
+
+    app = make_preview_app(built, wechat_app=wechat)
+    assert call(app, "/wechat", method="POST", query="signature=x")[2] == b"success"
+    assert seen == [("/wechat", "signature=x")]
+    assert call(app, "/wechatx")[0] == 404
+    assert call(make_preview_app(built), "/wechat")[0] == 404
+
+
+def test_site_under_a_path_prefix_is_served_there(site_project):
+    config = site_project.root / "wx.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("https://m.example.test", "https://bank.example/wx"))
+    project = load_project(site_project.root, environ={})
+    build_site(project, workers=1)
+    app = make_preview_app(project)
+    status, headers, _ = call(app, "/")
+    assert status == 302 and headers["Location"] == "/wx/"
+    assert call(app, "/wx/")[0] == 200 and call(app, "/wx/news/rate-notice/")[0] == 200
+    assert call(app, "/news/")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("relative", "relevant"),
+    [
+        ("content/news/a.md", True),
+        ("content/media/2026/x.png", True),
+        ("site_templates/base.html", True),
+        ("flows/answers/a.yml", True),
+        ("wx.toml", True),
+        ("content/news/.a.md.swp", False),
+        ("content/news/a.md~", False),
+        ("content/news/.#a.md", False),
+        ("build/site/index.html", False),
+        ("var/state.db", False),
+        ("README.md", False),
+    ],
+)
+def test_which_changes_trigger_a_rebuild(site_project, relative, relevant):
+    assert is_relevant(str(site_project.root / relative), site_project.root) is relevant
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def wait_for(predicate, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_watch_rebuilds_on_change_and_survives_errors(site_project):
+    messages = []
+    preview = Preview(site_project, "127.0.0.1", 0, watch=True, log=messages.append).start()
+    try:
+        page_url = preview.url + "card/annual-fee/"
+        status, page = fetch(page_url)
+        assert status == 200 and "标准卡首年免年费" in page and "/_wx/live.js" in page
+        first_version = preview.status.version
+
+        article = site_project.content_dir / "card/annual-fee.md"
+        text = article.read_text(encoding="utf-8")
+        article.write_text(text.replace("标准卡首年免年费", "金卡首年免年费"), encoding="utf-8")
+        wait_for(lambda: "金卡首年免年费" in fetch(page_url)[1])
+        assert preview.status.version > first_version and preview.status.error is None
+
+        article.write_text("---\ntitle: 坏\n---\n", encoding="utf-8")
+        wait_for(lambda: preview.status.error)
+        assert "content/card/annual-fee.md:2: 缺少必填字段 date" in preview.status.error
+        status, page = fetch(page_url)
+        assert status == 200 and "金卡首年免年费" in page and "构建失败" in page
+        assert any("构建失败" in m for m in messages)
+
+        article.write_text(text, encoding="utf-8")
+        wait_for(lambda: preview.status.error is None and "标准卡首年免年费" in fetch(page_url)[1])
+        assert b"_wx" not in (site_project.site_dir / "card/annual-fee/index.html").read_bytes()
+    finally:
+        preview.stop()
