@@ -24,18 +24,19 @@ import bottle
 SERVERS = ("gunicorn", "waitress", "wsgiref")
 
 
-def default_server(workers: int) -> str:
-    if sys.platform == "win32":
-        return "waitress"
-    return "gunicorn"
+def default_server() -> str:
+    return "waitress" if sys.platform == "win32" else "gunicorn"
 
 
-def gunicorn_options(workers: int, *, threads: int = 1, timeout: int = 30, access_log: bool = False) -> dict:
-    """gunicorn settings for the callback: sync workers, no access log by default
-    (every message is already in var/state.db)."""
+def gunicorn_options(workers: int, *, worker_class: str = "gthread", threads: int = 1, timeout: int = 30,
+                     access_log: bool = False) -> dict:
+    """gunicorn settings for the callback: ``gthread`` workers with one thread
+    each (the sync worker closes every connection, and a TCP handshake per
+    message costs more than answering it), HTTP keep-alive, no access log by
+    default (every message is already in var/state.db)."""
     options = {
         "workers": max(1, workers),
-        "worker_class": "gthread",
+        "worker_class": worker_class,
         "threads": max(1, threads),
         "timeout": timeout,
         "graceful_timeout": 10,
@@ -48,16 +49,16 @@ def gunicorn_options(workers: int, *, threads: int = 1, timeout: int = 30, acces
 
 
 def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, server: str | None = None,
-        threads: int = 1, preload: Callable[[], None] | None = None, access_log: bool = False,
-        quiet: bool = True) -> None:
+        worker_class: str = "gthread", threads: int = 1, preload: Callable[[], None] | None = None,
+        access_log: bool = False, quiet: bool = True) -> None:
     """Serve ``app`` until interrupted.
 
-    - ``server="gunicorn"`` (default): ``workers`` processes, each single-threaded
-      unless ``threads`` > 1.
+    - ``server="gunicorn"`` (default): ``workers`` processes, each with
+      ``threads`` threads (``worker_class="sync"`` for gunicorn's plain workers).
     - ``server="waitress"``: one process with ``threads`` threads (at least ``workers``).
     - ``server="wsgiref"``: the standard library's server, for debugging only.
     """
-    server = server or default_server(workers)
+    server = server or default_server()
     if server not in SERVERS:
         raise ValueError(f"未知的服务器 {server!r}，可选：{', '.join(SERVERS)}")
     if preload is not None:
@@ -65,7 +66,7 @@ def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, ser
     gc.collect()
     gc.freeze()
     if server == "gunicorn":
-        options = gunicorn_options(workers, threads=threads, access_log=access_log)
+        options = gunicorn_options(workers, worker_class=worker_class, threads=threads, access_log=access_log)
         bottle.run(app, server="gunicorn", host=host, port=port, quiet=quiet, **options)
     elif server == "waitress":
         bottle.run(app, server="waitress", host=host, port=port, quiet=quiet, threads=max(threads, workers, 4))
@@ -89,12 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--server", choices=SERVERS, default=None)
+    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     args = parser.parse_args(argv)
     project = load_project(args.project)
     app = make_app(project)
     service = app.config["wxcli.service"]
     run(app, host=args.host, port=args.port, workers=args.workers, server=args.server,
-        threads=args.threads, preload=service.preload)
+        worker_class=args.worker_class, threads=args.threads, preload=service.preload)
 
 
 if __name__ == "__main__":

@@ -771,39 +771,42 @@ def _idf(df: int, total: int) -> float:
     return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
 
-def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[dict], list[dict], dict[str, int], int]:
+def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[tuple], list[tuple], dict[str, int], int]:
     """Searchable phrasings (keywords but not regexes, questions, titles), segmented.
 
-    Returns the docs (words for FTS5, words + characters for scoring, and the
-    phrasing's total IDF weight), each answer's union of features, the number
-    of answers each feature occurs in, and the number of answers.
+    Returns the docs as (id, answer, kind, text, words, features, weight) — words
+    for FTS5, words + characters for scoring, the phrasing's total IDF weight —,
+    each answer's union of features, the number of answers each feature occurs
+    in, and the number of answers.
     """
-    docs: list[dict] = []
-    per_answer: dict[int, dict[str, float]] = {}
+    phrasings: list[tuple[int, str, str]] = []
     for index, answer in enumerate(answers):
         if answer.on_event:
             continue
-        texts = [("keyword", k) for k, mode, _ in answer.keywords if mode != MODES["regex"]]
-        texts += [("question", q) for q in answer.questions]
-        seen: set[tuple[str, ...]] = set()
-        for kind, text in texts:
-            tokens = tuple(dict.fromkeys(synonyms.tokens(text)))
-            if not tokens or tokens in seen:
-                continue
-            seen.add(tokens)
-            found = features(tokens)
-            docs.append({"answer": index, "kind": kind, "text": text, "tokens": " ".join(tokens),
-                         "features": " ".join(found)})
-            per_answer.setdefault(index, {}).update(found)
+        phrasings += [(index, "keyword", k) for k, mode, _ in answer.keywords if mode != MODES["regex"]]
+        phrasings += [(index, "question", q) for q in answer.questions]
+    segmented = synonyms.tokens_many([text for _, _, text in phrasings])
+    docs: list[list] = []
+    per_answer: dict[int, dict[str, float]] = {}
+    seen: set[tuple] = set()
+    for (index, kind, text), words in zip(phrasings, segmented):
+        tokens = tuple(dict.fromkeys(words))
+        if not tokens or (index, tokens) in seen:
+            continue
+        seen.add((index, tokens))
+        found = features(tokens)
+        docs.append([len(docs) + 1, index, kind, text, " ".join(tokens), " ".join(found), 0.0])
+        per_answer.setdefault(index, {}).update(found)
     df: dict[str, int] = defaultdict(int)
     for found in per_answer.values():
         for feature in found:
             df[feature] += 1
     total = max(len(per_answer), 1)
+    weight = {f: feature_weight(f) * _idf(n, total) for f, n in df.items()}
     for doc in docs:
-        doc["weight"] = sum(feature_weight(f) * _idf(df[f], total) for f in doc["features"].split(" "))
-    answer_rows = [{"answer": index, "features": " ".join(found)} for index, found in per_answer.items()]
-    return docs, answer_rows, dict(df), total
+        doc[6] = sum(weight[f] for f in doc[5].split(" "))
+    answer_rows = [(index, " ".join(found)) for index, found in per_answer.items()]
+    return [tuple(d) for d in docs], answer_rows, dict(df), total
 
 
 # ---------------------------------------------------------------- entry points
@@ -833,15 +836,16 @@ def read_sources(project: Project, *, drafts: bool = False) -> tuple[Sources, _C
     return sources, ctx
 
 
-def _answer_rows(answers: list[Answer]) -> list[dict]:
+def _answer_rows(answers: list[Answer]) -> list[tuple]:
     return [
-        {"id": index, "name": a.name, "label": a.label, "on_event": a.on_event,
-         "reply": json.dumps(a.reply, ensure_ascii=False), "source": a.source, "line": a.line}
+        (index, a.name, a.label, a.on_event, json.dumps(a.reply, ensure_ascii=False), a.source, a.line)
         for index, a in enumerate(answers)
     ]
 
 
-def _write(path: Path, meta: dict, tables: dict[str, list[dict]], terms: dict[str, int]) -> None:
+def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
+    """Create the schema with sqlite-utils and bulk-load the rows (plain tuples,
+    ``executemany``: the big tables are tens of thousands of rows)."""
     db = sqlite_utils.Database(str(path))
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
@@ -864,11 +868,11 @@ def _write(path: Path, meta: dict, tables: dict[str, list[dict]], terms: dict[st
         """
     )
     with db.conn:
-        db["meta"].insert_all(({"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in meta.items()))
+        db["meta"].insert_all({"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in meta.items())
         for name, rows in tables.items():
             if rows:
-                db[name].insert_all(rows, batch_size=2000)
-        db["terms"].insert_all(({"term": t, "df": n} for t, n in terms.items()), batch_size=5000)
+                marks = ",".join("?" * len(rows[0]))
+                db.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
         db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('rebuild')")
     db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('optimize')")
     db.close()
@@ -895,8 +899,6 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     if errors:
         raise ContentError(ctx.problems)
     docs, answer_features, terms, total = _doc_rows(answers, sources.synonyms)
-    for i, row in enumerate(docs):
-        row["id"] = i + 1
     flows = sources.flows
     meta = {
         "schema": SCHEMA_VERSION,
@@ -908,20 +910,22 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     }
     tables = {
         "answers": _answer_rows(answers),
-        "keywords": [{"id": i, **row} for i, row in enumerate(keyword_rows)],
+        "keywords": [(i, r["keyword"], r["norm"], r["mode"], r["answer"], r["source"], r["line"])
+                     for i, r in enumerate(keyword_rows)],
         "docs": docs,
         "answer_features": answer_features,
-        "flows": [{"id": f["id"], "title": f["title"], "source": f["source"],
-                   "spec": json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")}, ensure_ascii=False)}
-                  for f in flows.values()],
-        "branches": [{"id": i, **b} for i, b in enumerate(sources.branches)],
+        "terms": list(terms.items()),
+        "flows": [(f["id"], f["title"], json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")},
+                                                   ensure_ascii=False), f["source"]) for f in flows.values()],
+        "branches": [(i, b["name"], b["address"], b["phone"], b["lat"], b["lng"], b["hours"], b["line"])
+                     for i, b in enumerate(sources.branches)],
     }
     target = Path(out) if out else project.db_path
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        _write(Path(tmp), meta, tables, terms)
+        _write(Path(tmp), meta, tables)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)

@@ -32,6 +32,7 @@ from wxcli.errors import WxError
 
 EXACT, CONTAINS, REGEX = MODES["exact"], MODES["contains"], MODES["regex"]
 ANSWER_CACHE = 4096
+DF_CACHE = 50_000
 """Parsed answers kept per compiled bot (they never change: a rebuild is a new bot)."""
 
 
@@ -66,6 +67,7 @@ class CompiledBot:
             raise BotMissing(f"没有找到机器人数据库 {self.path}，请先运行 wx build")
         self._local = threading.local()
         self._answers: dict[int, AnswerRef] = {}
+        self._df: dict[str, int] = {}
         conn = self.connection()
         meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         if meta.get("schema") != SCHEMA_VERSION:
@@ -128,6 +130,19 @@ class CompiledBot:
     def answer_by_name(self, name: str) -> AnswerRef | None:
         row = self.connection().execute("SELECT id FROM answers WHERE name = ?", (name,)).fetchone()
         return self.answer(row[0]) if row else None
+
+    def document_frequencies(self, terms: list[str]) -> dict[str, int]:
+        """How many answers use each term (0 for unknown ones), cached per bot."""
+        cache = self._df
+        missing = [t for t in terms if t not in cache]
+        if missing:
+            if len(cache) > DF_CACHE:
+                cache.clear()
+            found = dict(self.connection().execute(
+                f"SELECT term, df FROM terms WHERE term IN ({','.join('?' * len(missing))})", missing))
+            for term in missing:
+                cache[term] = found.get(term, 0)
+        return {t: cache[t] for t in terms}
 
     def event_answer(self, on: str) -> AnswerRef | None:
         aid = self.events.get(on)

@@ -6,8 +6,8 @@
   Aho–Corasick pass (time grows with the message, not with the number of
   keywords), plus the regex keywords; the longest match wins, then the earliest.
 - **smart** — the message is segmented (jieba, synonyms canonical, stop words
-  dropped); FTS5's BM25 picks candidate phrasings among keywords, example
-  questions and article titles, and each candidate answer is scored 0–1 by how
+  dropped); BM25 over FTS5's index picks candidate phrasings among keywords,
+  example questions and article titles (:func:`_retrieval_sql`), and each candidate answer is scored 0–1 by how
   much of the message's information (IDF weight of its words and, at half
   weight, characters) its phrasings cover, and how close its best phrasing is
   (see :func:`smart_candidates`). Raw BM25 is unbounded and shifts with the
@@ -21,13 +21,14 @@ best, a numbered “您是不是想问” menu is offered instead of guessing.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 from wxcli.bot.db import CONTAINS, EXACT, CompiledBot
 from wxcli.bot.text import feature_weight, features, fold, normalize, strip_edges
 
-CANDIDATE_DOCS = 40
+CANDIDATE_DOCS = 30
 """Phrasings fetched by BM25 before re-scoring."""
 ANSWER_SHARE = 0.6
 """How much of the score comes from all of an answer's phrasings together (vs the best one)."""
@@ -112,8 +113,33 @@ def _idf(df: int, total: int) -> float:
     return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
 
-def _fts_query(terms) -> str:
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+@functools.lru_cache(maxsize=16)
+def _retrieval_sql(terms: int) -> str:
+    """Top phrasings by BM25 with b = 0 over FTS5's posting lists.
+
+    Phrasings are a handful of words, each appearing once, so BM25's term
+    frequency and length normalisation are constant and its score is the sum
+    of the IDF of the shared words. Summing per-word posting lists in SQL costs
+    a fraction of FTS5's ``bm25()`` (which inspects every matching row's
+    positions): about 0.5 ms instead of 3.5 ms for 1,000 matching rows.
+    """
+    postings = " UNION ALL ".join(["SELECT rowid AS id, ? AS w FROM docs_fts WHERE docs_fts MATCH ?"] * terms)
+    return (
+        "SELECT d.answer, d.text, d.features, d.weight, top.s FROM "
+        f"(SELECT id, sum(w) AS s FROM ({postings}) GROUP BY id ORDER BY s DESC, id LIMIT ?) AS top "
+        "JOIN docs d ON d.id = top.id ORDER BY top.s DESC, d.id"
+    )
+
+
+def _retrieval_params(terms: list[str], weight: dict[str, float]) -> list:
+    params: list = []
+    for term in terms:
+        params += [weight[term], _phrase(term)]
+    return params
 
 
 def _in(n: int) -> str:
@@ -133,40 +159,38 @@ def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candid
     if not words:
         return []
     query = features(words)
-    conn = bot.connection()
-    names = list(query)
-    df = dict(conn.execute(f"SELECT term, df FROM terms WHERE term IN ({_in(len(names))})", names))
-    known = [w for w in words if w in df]
+    df = bot.document_frequencies(list(query))
+    known = [w for w in words if df[w]]
     if not known:
         return []
     total = bot.total_docs
-    weight = {f: feature_weight(f) * _idf(df.get(f, 0), total) for f in query}
+    weight = {f: feature_weight(f) * _idf(df[f], total) for f in query}
     query_weight = sum(weight.values())
+    # " f " in " a b c " finds a whole feature without building a set per row.
+    probes = [(f" {f} ", w) for f, w in weight.items()]
     common = max(200, COMMON_TERM_SHARE * total)
     fetch = [w for w in known if df[w] <= common] or [min(known, key=df.get)]
-    rows = conn.execute(
-        "SELECT d.answer, d.text, d.features, d.weight, bm25(docs_fts) FROM docs_fts "
-        "JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts) LIMIT ?",
-        (_fts_query(fetch), CANDIDATE_DOCS),
-    ).fetchall()
+    conn = bot.connection()
+    rows = conn.execute(_retrieval_sql(len(fetch)), [*_retrieval_params(fetch, weight), CANDIDATE_DOCS]).fetchall()
     best_doc: dict[int, tuple[float, str, float]] = {}
     for answer, doc_text, doc_features, doc_weight, bm25 in rows:
-        shared = sum(weight[f] for f in query.keys() & set(doc_features.split(" ")))
+        padded = f" {doc_features} "
+        shared = sum(w for probe, w in probes if probe in padded)
         similarity = math.sqrt(min(1.0, shared / query_weight) * min(1.0, shared / doc_weight)) if doc_weight > 0 else 0.0
         if answer not in best_doc or similarity > best_doc[answer][0]:
-            best_doc[answer] = (similarity, doc_text, -bm25)
+            best_doc[answer] = (similarity, doc_text, bm25)
     if not best_doc:
         return []
     answers = list(best_doc)
+    word_probes = [f" {w} " for w in words]
     scored = []
-    word_set = set(words)
     for answer, answer_features in conn.execute(
         f"SELECT answer, features FROM answer_features WHERE answer IN ({_in(len(answers))})", answers
     ):
-        vocabulary = set(answer_features.split(" "))
-        if not word_set & vocabulary:
+        padded = f" {answer_features} "
+        if not any(probe in padded for probe in word_probes):
             continue
-        cover = sum(weight[f] for f in query.keys() & vocabulary) / query_weight
+        cover = sum(w for probe, w in probes if probe in padded) / query_weight
         similarity, doc_text, bm25 = best_doc[answer]
         score = ANSWER_SHARE * min(1.0, cover) + (1 - ANSWER_SHARE) * similarity
         scored.append(Candidate(answer, score, doc_text, bm25))

@@ -155,6 +155,37 @@ class Synonyms:
         out.append(text[last:])
         return "".join(out)
 
+    @functools.cached_property
+    def _canon_parts(self) -> dict[str, list[str]]:
+        """Each multi-word canonical form's own words (提前还款 → 提前, 还款)."""
+        tokenizer = base_tokenizer()
+        table = {}
+        for canon in set(self.canonical.values()):
+            parts = [self.canon(p) for p in tokenizer.lcut(canon, HMM=False) if len(p) > 1]
+            table[canon] = parts if len(parts) > 1 else []
+        return table
+
+    def _words(self, text: str) -> list[str]:
+        """jieba's words of folded ``text`` with synonym spans kept whole, separators included."""
+        tokenizer = base_tokenizer()
+        words: list[str] = []
+        last = 0
+        for start, end, canon in self._spans(text):
+            if start > last:
+                words.extend(tokenizer.lcut(text[last:start], HMM=False))
+            words.append(canon)
+            words.extend(self._canon_parts.get(canon, ()))
+            last = end
+        if last < len(text):
+            words.extend(tokenizer.lcut(text[last:], HMM=False))
+        return words
+
+    def _keep(self, words, keep_stopwords: bool) -> list[str]:
+        return [
+            w for w in (self.canon(w) for w in words)
+            if _WORDY.search(w) and (keep_stopwords or w not in STOPWORDS)
+        ]
+
     def tokens(self, text: str, *, keep_stopwords: bool = False) -> list[str]:
         """Canonical words of ``text`` in order (duplicates kept, punctuation dropped).
 
@@ -162,20 +193,15 @@ class Synonyms:
         multi-word canonical form also contributes its parts, so “提前结清”
         (→ 提前还款) still shares 还款 with “怎么还款”.
         """
-        text = fold(text)
-        tokenizer = base_tokenizer()
-        words: list[str] = []
-        last = 0
-        for start, end, canon in self._spans(text):
-            words.extend(tokenizer.lcut(text[last:start], HMM=False) if start > last else ())
-            words.append(canon)
-            parts = tokenizer.lcut(canon, HMM=False)
-            if len(parts) > 1:
-                words.extend(self.canon(p) for p in parts if len(p) > 1)
-            last = end
-        if last < len(text):
-            words.extend(tokenizer.lcut(text[last:], HMM=False))
-        return [
-            w for w in (self.canon(w) for w in words)
-            if _WORDY.search(w) and (keep_stopwords or w not in STOPWORDS)
-        ]
+        return self._keep(self._words(fold(text)), keep_stopwords)
+
+    def tokens_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """:meth:`tokens` of many texts in one pass (the compiler's bulk path)."""
+        joined = "\n".join(fold(t) for t in texts)
+        result: list[list[str]] = [[]]
+        for word in self._words(joined):
+            if word == "\n":
+                result.append([])
+            else:
+                result[-1].append(word)
+        return [self._keep(words, False) for words in result]
