@@ -58,6 +58,8 @@ class Result:
     p50: float
     p99: float
     errors: int
+    cpu_us: float = 0.0
+    """Server CPU time (all its processes, user + system) per request."""
     rss_mb: float = 0.0
     pss_mb: float = 0.0
 
@@ -104,11 +106,24 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process tree, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, args: list[str], *, duration: int, connections: int, threads: int) -> tuple[float, float, float, int]:
+def wrk(url: str, args: list[str], *, duration: int, connections: int, threads: int) -> tuple[float, float, float, int, int]:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA), url, "--", *args]
     run = subprocess.run(command, capture_output=True, text=True, check=True)
     out = run.stdout
@@ -120,7 +135,8 @@ def wrk(url: str, args: list[str], *, duration: int, connections: int, threads: 
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors += int(non2xx.group(1)) if non2xx else 0
     errors += sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
-    return rps, p50, p99, errors
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, p50, p99, errors, requests
 
 
 class Server:
@@ -223,20 +239,23 @@ def compare_servers(opts, workdir: Path) -> int:
     print(f"Keyword hits, 1,000 answers, wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s, "
           f"{opts.workers} workers (waitress: one process, 4 threads).")
     print()
-    print("| WSGI server | wxcli req/s | wxcli p99 ms | WeRoBot req/s | WeRoBot p99 ms | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| WSGI server | wxcli req/s | wxcli p99 ms | wxcli CPU µs/req | WeRoBot req/s | WeRoBot p99 ms "
+          "| WeRoBot CPU µs/req | req/s ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for mine, theirs in zip(rows[::2], rows[1::2]):
-        print(f"| {mine.scenario} | {mine.rps:,.0f} | {mine.p99:.1f} | {theirs.rps:,.0f} | {theirs.p99:.1f} | "
-              f"{mine.rps / theirs.rps:.2f}× |")
+        print(f"| {mine.scenario} | {mine.rps:,.0f} | {mine.p99:.1f} | {mine.cpu_us:.0f} | {theirs.rps:,.0f} | "
+              f"{theirs.p99:.1f} | {theirs.cpu_us:.0f} | {mine.rps / theirs.rps:.2f}× |")
     return 0
 
 
 def measure(server: Server, label: str, answers: int, scenario: str, args: list[str], opts) -> Result:
-    rps, p50, p99, errors = wrk(server.url, args, duration=opts.duration, connections=opts.connections,
-                                threads=opts.threads)
-    print(f"  {label:8} {answers:>7,} {scenario:8} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-          f"{'  ERRORS ' + str(errors) if errors else ''}", flush=True)
-    return Result(label, answers, scenario, rps, p50, p99, errors)
+    before = cpu_seconds(server.process.pid)
+    rps, p50, p99, errors, requests = wrk(server.url, args, duration=opts.duration, connections=opts.connections,
+                                          threads=opts.threads)
+    cpu_us = (cpu_seconds(server.process.pid) - before) / max(requests, 1) * 1e6
+    print(f"  {label:8} {answers:>7,} {scenario:16} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+          f"  cpu {cpu_us:5.0f} us/req{'  ERRORS ' + str(errors) if errors else ''}", flush=True)
+    return Result(label, answers, scenario, rps, p50, p99, errors, cpu_us)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,23 +337,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s on 127.0.0.1; gunicorn, {opts.workers} workers "
           f"(gthread, 1 thread, keep-alive); {os.cpu_count()} CPUs.")
     print()
-    print("| server | answers | scenario | req/s | p50 ms | p99 ms | errors | server RSS MB | server PSS MB |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| server | answers | scenario | req/s | p50 ms | p99 ms | server CPU µs/req | errors "
+          "| server RSS MB | server PSS MB |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r.server} | {r.answers:,} | {r.scenario} | {r.rps:,.0f} | {r.p50:.2f} | {r.p99:.2f} | {r.errors} | "
-              f"{r.rss_mb:.0f} | {r.pss_mb:.0f} |")
+        print(f"| {r.server} | {r.answers:,} | {r.scenario} | {r.rps:,.0f} | {r.p50:.2f} | {r.p99:.2f} | {r.cpu_us:.0f} | "
+              f"{r.errors} | {r.rss_mb:.0f} | {r.pss_mb:.0f} |")
     by = {(r.server, r.answers, r.scenario): r for r in results}
     rival = by.get(("WeRoBot", 1000, "keyword"))
     base = by.get(("wxcli", 1000, "keyword"))
     print()
     if rival and base:
         print(f"- keyword hits at 1,000 answers: {base.rps / rival.rps:.2f}× WeRoBot's throughput "
-              f"(target ≥ 1.5×); p99 {base.p99:.1f} ms (target < 20 ms)")
+              f"(target ≥ 1.5×), {rival.cpu_us / base.cpu_us:.2f}× less server CPU per request; "
+              f"p99 {base.p99:.1f} ms (target < 20 ms)")
     for scenario in ("keyword", "smart", "flow"):
         low, high = by.get(("wxcli", 1000, scenario)), by.get(("wxcli", max(opts.sizes), scenario))
         if low and high and high is not low:
             print(f"- {scenario} at {high.answers:,} answers: {high.rps / low.rps:.0%} of the throughput at 1,000 "
-                  f"(target ≥ 80%)")
+                  f"(target ≥ 80%); CPU per request {high.cpu_us / low.cpu_us:.2f}× that at 1,000")
     return 0
 
 

@@ -304,18 +304,28 @@ class LogWriter:
                 return items
 
     def _write(self, conn: sqlite3.Connection, items: list[Exchange]) -> None:
-        rows: dict[str, list] = {}
+        """One batch: nonces, dedup records, and the log rows of exchanges whose
+        dedup record is new (a retry answered by two workers is logged once)."""
+        now = time.time()
+        conn.executemany("INSERT OR IGNORE INTO nonces (ts, nonce, digest, time) VALUES (?,?,?,?)",
+                         [(*item.nonce, now) for item in items if item.nonce is not None])
+        keys = [item.dedup for item in items if item.dedup is not None]
+        known: set = set()
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            marks = ",".join("(?,?)" * 1 for _ in chunk)
+            flat = [value for key in chunk for value in key]
+            known.update(conn.execute(f"SELECT ctime, key FROM dedup WHERE (ctime, key) IN (VALUES {marks})", flat))
+        fresh, rows = [], {}
         for item in items:
-            if item.nonce is not None:
-                conn.execute("INSERT OR IGNORE INTO nonces (ts, nonce, digest, time) VALUES (?,?,?,?)",
-                             (*item.nonce, time.time()))
             if item.dedup is not None:
-                fresh = conn.execute("INSERT OR IGNORE INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)",
-                                     (*item.dedup, item.reply, time.time())).rowcount
-                if not fresh:  # a retry answered by two workers at once: log it once
+                if item.dedup in known:
                     continue
+                known.add(item.dedup)
+                fresh.append((*item.dedup, item.reply, now))
             for table, row in item.rows:
                 rows.setdefault(table, []).append(tuple(row.get(c) for c in self.TABLES[table]))
+        conn.executemany("INSERT OR IGNORE INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)", fresh)
         for table, values in rows.items():
             columns = self.TABLES[table]
             conn.executemany(
