@@ -228,6 +228,18 @@ class _RenderJob:
     writer: TreeWriter
     cache_path: Path
     memory: dict[str, Rendered]
+    _reader: tuple[int, MarkdownCache] | None = None
+
+    def reader(self) -> MarkdownCache:
+        """This process's own connection to the Markdown cache (never one inherited by fork)."""
+        if self._reader is None or self._reader[0] != os.getpid():
+            self._reader = (os.getpid(), MarkdownCache(self.cache_path))
+        return self._reader[1]
+
+    def close(self) -> None:
+        if self._reader is not None and self._reader[0] == os.getpid():
+            self._reader[1].close()
+        self._reader = None
 
     def run(self, start: int, end: int) -> list[Result]:
         pages = self.pages[start:end]
@@ -240,11 +252,7 @@ class _RenderJob:
         found = {k: self.memory[k] for k in keys if k in self.memory}
         missing = keys - found.keys()
         if missing:
-            cache = MarkdownCache(self.cache_path)
-            try:
-                found.update(cache.get_many(missing))
-            finally:
-                cache.close()
+            found.update(self.reader().get_many(missing))
         self.renderer.lookup = found.__getitem__
         results = []
         for page in pages:
@@ -288,6 +296,8 @@ def _render_all(job: _RenderJob, workers: int, progress, root: Path) -> list[Res
     except _RenderFailure as failure:
         where, line, message = failure.args
         raise ContentError([Problem(display_path(Path(where), root), line, message)]) from None
+    finally:
+        job.close()
 
 
 def _render_slices(job: _RenderJob, workers: int, progress) -> list[Result]:
@@ -386,17 +396,23 @@ def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, p
             todo.append((relpath, sig, scan.trust_before))
     problems, fresh, needs_refs, changed = [], {}, set(), set()
     if todo:
-        context = ParseContext(scan_project(project), renderer, cache.keys(), old, cache.path)
-        for parsed in parse_files(context, todo, workers, progress):
+        context = ParseContext(scan_project(project), renderer, cache.keys(), old)
+
+        def keep(rendered: dict) -> None:
+            cache.put_many(rendered)
+            fresh.update(rendered)
+
+        in_process = {}
+        for parsed in parse_files(context, todo, workers, progress, store=keep):
             problems.extend(parsed.problems)
             if parsed.record is not None:
                 records[parsed.relpath] = parsed.record
                 changed.add(parsed.relpath)
             if parsed.rendered is not None:
-                fresh[parsed.rendered[0]] = parsed.rendered[1]
+                in_process[parsed.rendered[0]] = parsed.rendered[1]
             if parsed.needs_refs:
                 needs_refs.add(parsed.relpath)
-        cache.put_many(fresh)
+        keep(in_process)
         if needs_refs:
             refs = cache.refs_many(records[relpath].entry.md_key for relpath in needs_refs)
             for relpath in needs_refs:

@@ -15,7 +15,7 @@ current site on every run, while the HTML itself is cached forever by hash.
 from __future__ import annotations
 
 import hashlib
-import json
+import pickle
 import posixpath
 import re
 import sqlite3
@@ -215,17 +215,14 @@ class MarkdownRenderer:
 # ---------------------------------------------------------------- cache
 
 
-def _encode(rendered: Rendered) -> tuple[str, str, str]:
-    refs = [[r.kind, r.target, r.line, r.written] for r in rendered.refs]
-    return rendered.html, json.dumps(rendered.toc, ensure_ascii=False), json.dumps(refs, ensure_ascii=False)
+def _encode(rendered: Rendered) -> tuple[str, bytes]:
+    meta = (rendered.toc, tuple(tuple(ref) for ref in rendered.refs))
+    return rendered.html, pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _decode(html: str, toc: str, refs: str) -> Rendered:
-    return Rendered(
-        html=html,
-        toc=tuple(tuple(item) for item in json.loads(toc)),
-        refs=tuple(Ref(*item) for item in json.loads(refs)),
-    )
+def _decode(html: str, meta: bytes) -> Rendered:
+    toc, refs = pickle.loads(meta)
+    return Rendered(html=html, toc=toc, refs=tuple(Ref(*ref) for ref in refs))
 
 
 class MarkdownCache:
@@ -248,24 +245,20 @@ class MarkdownCache:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         db.execute("PRAGMA synchronous=OFF")
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS rendered (key TEXT PRIMARY KEY, html TEXT NOT NULL,"
-            " toc TEXT NOT NULL, refs TEXT NOT NULL) WITHOUT ROWID"
-        )
+        db.execute("DROP TABLE IF EXISTS rendered")
+        db.execute("CREATE TABLE IF NOT EXISTS bodies (key TEXT PRIMARY KEY, html TEXT NOT NULL, meta BLOB NOT NULL)")
         return db
 
     def keys(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT key FROM rendered")}
+        return {row[0] for row in self.db.execute("SELECT key FROM bodies")}
 
     def get_many(self, keys) -> dict[str, Rendered]:
         found, keys = {}, list(dict.fromkeys(keys))
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, html, toc, refs in self.db.execute(
-                f"SELECT key, html, toc, refs FROM rendered WHERE key IN ({marks})", chunk
-            ):
-                found[key] = _decode(html, toc, refs)
+            for key, html, meta in self.db.execute(f"SELECT key, html, meta FROM bodies WHERE key IN ({marks})", chunk):
+                found[key] = _decode(html, meta)
         return found
 
     def refs_many(self, keys) -> dict[str, tuple[Ref, ...]]:
@@ -273,8 +266,8 @@ class MarkdownCache:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, refs in self.db.execute(f"SELECT key, refs FROM rendered WHERE key IN ({marks})", chunk):
-                found[key] = tuple(Ref(*item) for item in json.loads(refs))
+            for key, meta in self.db.execute(f"SELECT key, meta FROM bodies WHERE key IN ({marks})", chunk):
+                found[key] = tuple(Ref(*ref) for ref in pickle.loads(meta)[1])
         return found
 
     def put_many(self, items: dict[str, Rendered]) -> None:
@@ -283,19 +276,19 @@ class MarkdownCache:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
                 ((key, *_encode(rendered)) for key, rendered in items.items()),
             )
 
     def prune(self, keep: set[str]) -> int:
         """Drop bodies no article uses any more, once they outnumber the live ones."""
-        total = self.db.execute("SELECT count(*) FROM rendered").fetchone()[0]
+        total = self.db.execute("SELECT count(*) FROM bodies").fetchone()[0]
         if total <= len(keep) * 2 + 200:
             return 0
         stale = self.keys() - keep
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("DELETE FROM rendered WHERE key = ?", ((k,) for k in stale))
+            self.db.executemany("DELETE FROM bodies WHERE key = ?", ((k,) for k in stale))
         return len(stale)
 
     def close(self) -> None:

@@ -107,13 +107,17 @@ class Model:
     tag_folders: dict[str, str]
     neighbours: dict[str, tuple[Entry | None, Entry | None]]  # slug → (earlier, later) in its column
     related: dict[str, list[Entry]] = field(default_factory=dict)
+    tag_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def column_map(self) -> dict[str, ColumnInfo]:
         return {c.slug: c for c in self.columns}
 
     def tag_url(self, tag: str) -> str:
-        return f"{self.settings.prefix}/tags/{quote(self.tag_folders.get(tag, tag_folder(tag)))}/"
+        url = self.tag_urls.get(tag)
+        if url is None:
+            url = f"{self.settings.prefix}/tags/{quote(self.tag_folders.get(tag, tag_folder(tag)))}/"
+        return url
 
     def nav_fingerprint(self) -> bytes:
         return digest_of(*(repr(c) for c in self.columns))
@@ -198,4 +202,5 @@ def build_model(settings: Settings, columns: list[ColumnInfo], entries: list[Ent
         neighbours=neighbours,
     )
     model.related = all_related(newest, tags, settings.related_count)
+    model.tag_urls = {tag: f"{settings.prefix}/tags/{quote(folder)}/" for tag, folder in model.tag_folders.items()}
     return model

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from hashlib import blake2b
 from pathlib import Path
+from types import SimpleNamespace
 
 from markupsafe import Markup
 
@@ -147,15 +148,27 @@ class PageRenderer:
         settings = model.settings
         versions = {name.removeprefix("static/"): digest.hex()[:10] for name, (_p, digest) in assets.files.items()}
         columns = model.column_map
+
+        def asset(name: str) -> str:
+            return f"{settings.prefix}/static/{name}" + (f"?v={versions[name]}" if name in versions else "")
+
+        def url(path: str) -> str:
+            return settings.prefix + path
+
         env = theme.env
         env.globals.update(
             site=settings,
             columns=model.columns,
             column_of=lambda entry: columns.get(entry.column),
-            asset=lambda name: f"{settings.prefix}/static/{name}" + (f"?v={versions[name]}" if name in versions else ""),
-            absolute=lambda url: (settings.origin + url) if url and url.startswith("/") else url,
-            url=lambda path: settings.prefix + path,
+            asset=asset,
+            absolute=lambda link: (settings.origin + link) if link and link.startswith("/") else link,
+            url=url,
             tag_url=model.tag_url,
+            links=SimpleNamespace(
+                home=url("/"), search=url("/search/"), tags=url("/tags/"), feed=url("/feed.xml"),
+                sitemap=url("/sitemap.xml"), style=asset("style.css"), icon=asset("icon.svg"),
+                share_image=url("/static/share.png"),
+            ),
         )
         self.templates: dict = {}
 

@@ -28,7 +28,7 @@ from wxcli.errors import Problem
 from wxcli.fsutil import atomic_write_bytes
 from wxcli.project import Project
 
-from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Ref, Rendered
+from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Rendered
 
 PARALLEL_FILES = 200  # fewer changed files than this are parsed in-process
 RACY_FINE_NS = 50_000_000
@@ -135,17 +135,13 @@ class Scan:
     media: dict[str, Sig] = field(default_factory=dict)  # "media/2026/x.png" (under content/) → sig
     theme: dict[str, Sig] = field(default_factory=dict)  # absolute path → sig
     started_ns: int = 0
+    trust_before: int = 0  # a signature is trusted when the file's mtime is older (see module doc)
 
-    @property
-    def trust_before(self) -> int:
-        """A signature is trusted when the file's mtime is older than this (see module doc)."""
-        return self.started_ns - self.racy_ns
-
-    @property
-    def racy_ns(self) -> int:
+    def settle(self) -> None:
+        """Set :attr:`trust_before` once every file is scanned."""
         sample = [sig[1] for table in (self.articles, self.columns, self.theme) for sig in list(table.values())[:20]]
-        fine = any(mtime % 1_000_000_000 for mtime in sample)
-        return RACY_FINE_NS if fine or not sample else RACY_COARSE_NS
+        fine = not sample or any(mtime % 1_000_000_000 for mtime in sample)
+        self.trust_before = self.started_ns - (RACY_FINE_NS if fine else RACY_COARSE_NS)
 
     def fingerprint(self) -> bytes:
         h = hashlib.blake2b(digest_size=16)
@@ -199,6 +195,7 @@ def scan_inputs(project: Project, theme_dirs: list[Path]) -> Scan:
     for folder in theme_dirs:
         for path, stat in _walk_files(folder):
             scan.theme[path] = sig_of(stat)
+    scan.settle()
     return scan
 
 
@@ -304,7 +301,6 @@ class ParseContext:
     renderer: MarkdownRenderer
     known_keys: set[str]  # rendered bodies already in the Markdown cache
     old: dict[str, Record]
-    cache_path: Path  # workers store what they render here themselves
 
 
 @dataclass
@@ -354,22 +350,15 @@ _WORKER_CONTEXT: ParseContext | None = None
 
 
 def _parse_chunk(chunk: list[tuple[str, Sig, int]]) -> list[Parsed]:
-    """Parse in a worker and store the new HTML there, so only entries travel back."""
-    results = [parse_file(_WORKER_CONTEXT, *item) for item in chunk]
-    rendered = {p.rendered[0]: p.rendered[1] for p in results if p.rendered is not None}
-    if rendered:
-        cache = MarkdownCache(_WORKER_CONTEXT.cache_path)
-        try:
-            cache.put_many(rendered)
-        finally:
-            cache.close()
-        for parsed in results:
-            parsed.rendered = None
-    return results
+    return [parse_file(_WORKER_CONTEXT, *item) for item in chunk]
 
 
-def parse_files(context: ParseContext, items: list[tuple[str, Sig, int]], workers: int, progress=None) -> list[Parsed]:
-    """Parse files, on several processes when there are enough of them to pay off."""
+def parse_files(context: ParseContext, items: list[tuple[str, Sig, int]], workers: int, progress=None, store=None) -> list[Parsed]:
+    """Parse files, on several processes when there are enough of them to pay off.
+
+    ``store(rendered)`` receives new HTML from workers as it arrives, so the parent
+    writes the Markdown cache while they go on parsing (one SQLite writer, no lock waits).
+    """
     global _WORKER_CONTEXT
     total = len(items)
     if workers <= 1 or total < PARALLEL_FILES:
@@ -389,6 +378,10 @@ def parse_files(context: ParseContext, items: list[tuple[str, Sig, int]], worker
         with fork_pool(workers) as pool:
             for parsed in pool.imap(_parse_chunk, chunks):
                 results.extend(parsed)
+                if store is not None:
+                    store({p.rendered[0]: p.rendered[1] for p in parsed if p.rendered is not None})
+                    for item in parsed:
+                        item.rendered = None
                 done += len(parsed)
                 if progress:
                     progress("读取文章", done, total)
