@@ -138,7 +138,8 @@ def test_sitemap_and_robots_use_absolute_urls(built):
     urls = [u.find(f"{SITEMAP}loc").text for u in ET.parse(project.site_dir / "sitemap.xml").getroot()]
     assert "https://m.example.test/" in urls
     assert "https://m.example.test/news/rate-notice/" in urls
-    assert "https://m.example.test/page/2/" in urls
+    assert "https://m.example.test/tags/%E6%88%BF%E8%B4%B7/" in urls
+    assert "https://m.example.test/page/2/" not in urls
     assert all(u.startswith("https://m.example.test/") for u in urls)
     assert "Sitemap: https://m.example.test/sitemap.xml" in read(project, "robots.txt")
 

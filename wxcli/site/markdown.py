@@ -147,19 +147,26 @@ class MarkdownRenderer:
     """One configured markdown-it parser; ``render`` is safe to call many times."""
 
     def __init__(self, prefix: str = ""):
-        from markdown_it import MarkdownIt
-        from mdit_py_plugins.footnote import footnote_plugin
-
-        _silence_block_rule_logging()
         self.prefix = prefix
-        self.md = (
-            MarkdownIt("commonmark", {"html": False, "xhtmlOut": False})
-            .enable(["table", "strikethrough"])
-            .use(footnote_plugin)
-        )
-        rules = self.md.renderer.rules
-        rules["table_open"] = lambda *_: '<div class="table-wrap"><table>\n'
-        rules["table_close"] = lambda *_: "</table></div>\n"
+        self._md = None
+
+    @property
+    def md(self):
+        """The markdown-it parser, made on first use (a build that renders nothing skips the import)."""
+        if self._md is None:
+            from markdown_it import MarkdownIt
+            from mdit_py_plugins.footnote import footnote_plugin
+
+            _silence_block_rule_logging()
+            self._md = (
+                MarkdownIt("commonmark", {"html": False, "xhtmlOut": False})
+                .enable(["table", "strikethrough"])
+                .use(footnote_plugin)
+            )
+            rules = self._md.renderer.rules
+            rules["table_open"] = lambda *_: '<div class="table-wrap"><table>\n'
+            rules["table_close"] = lambda *_: "</table></div>\n"
+        return self._md
 
     def key(self, body: str, folder: str) -> str:
         """Cache key: everything the HTML depends on."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+from array import array
 import hashlib
 import os
 import pickle
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from wxcli.fsutil import atomic_write_bytes
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -75,6 +76,31 @@ class Manifest:
     spare_ino: int | None = None
     files: dict[str, tuple[bytes, bytes, int]] = field(default_factory=dict)  # path → (key, digest, inode)
     spare: dict[str, int] | None = None  # path → inode in the spare (None: unknown)
+
+    def __getstate__(self):
+        """Columns instead of 14,000 small tuples: several times faster to save and load."""
+        paths = list(self.files)
+        values = self.files.values()
+        spare = None if self.spare is None else (list(self.spare), array("Q", self.spare.values()))
+        return {
+            "site_ino": self.site_ino,
+            "spare_ino": self.spare_ino,
+            "paths": paths,
+            "keys": b"".join(v[0] for v in values),
+            "digests": b"".join(v[1] for v in values),
+            "inodes": array("Q", (v[2] for v in values)),
+            "spare": spare,
+        }
+
+    def __setstate__(self, state):
+        self.site_ino, self.spare_ino = state["site_ino"], state["spare_ino"]
+        keys, digests, inodes = state["keys"], state["digests"], state["inodes"]
+        self.files = {
+            path: (keys[i * 16 : i * 16 + 16], digests[i * 16 : i * 16 + 16], inodes[i])
+            for i, path in enumerate(state["paths"])
+        }
+        spare = state["spare"]
+        self.spare = None if spare is None else dict(zip(spare[0], spare[1]))
 
 
 @dataclass
@@ -175,7 +201,7 @@ class Output:
         try:
             with open(self.manifest_path, "rb") as handle:
                 data = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 — a cache that cannot be read is a cache miss, never an error
             return Manifest()
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
             return Manifest()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from hashlib import blake2b
+from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -122,17 +123,23 @@ def _newest(items: list[Entry]) -> list[Entry]:
 
 
 def sitemap_locations(model: Model, pages: list[Page]) -> list[tuple[str, str | None]]:
-    """(URL, last modified date) of every HTML page worth indexing."""
+    """(URL, last modified date) of every article and the first page of every list.
+
+    Later pages of a list are left out: they hold nothing the articles do not.
+    """
     locations = []
     for page in pages:
         if page.kind == "article":
             entry = page.args[0]
             locations.append((entry.url, entry.day))
-        elif page.kind == "list":
-            _kind, _name, _title, number, _total, group, url = page.args
-            newest = max(group, key=lambda e: e.timestamp, default=None)
-            locations.append((page_url(url, number), newest.day if newest else None))
+        elif page.kind == "list" and page.args[3] == 1:
+            group, url = page.args[5], page.args[6]
+            newest = max(group, key=_timestamp, default=None)
+            locations.append((url, newest.day if newest else None))
     return locations
+
+
+_timestamp = attrgetter("timestamp")
 
 
 # ---------------------------------------------------------------- rendering

@@ -6,7 +6,6 @@ fork is not the platform's safe default (macOS, Windows) the build stays in one 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from contextlib import contextmanager
@@ -24,6 +23,8 @@ def default_workers() -> int:
 
 @contextmanager
 def fork_pool(workers: int):
+    import multiprocessing
+
     pool = multiprocessing.get_context("fork").Pool(workers)
     try:
         yield pool

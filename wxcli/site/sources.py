@@ -218,7 +218,7 @@ def _read_pickle(path: Path):
     try:
         with open(path, "rb") as handle:
             return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+    except Exception:  # noqa: BLE001 — a cache that cannot be read is a cache miss, never an error
         return None
 
 
