@@ -268,13 +268,14 @@ def assert_same_as_clean_build(project, tmp_path) -> None:
     assert contents(project.site_dir) == contents(fresh / "build" / "site")
 
 
-def test_random_edits_always_match_a_clean_build(project, tmp_path):
+@pytest.mark.parametrize("seed", [3, 11, 29])
+def test_random_edits_always_match_a_clean_build(project, tmp_path, seed):
     """Whatever sequence of changes, the incremental site equals a from-scratch build."""
-    rng = random.Random(3)
+    rng = random.Random(seed)
     content = project.content_dir
     for step in range(12):
         articles = sorted(p for p in content.glob("*/*.md") if p.name != "_column.md")
-        action = rng.choice(["add", "edit", "retitle", "retag", "delete", "pin", "date"])
+        action = rng.choice(["add", "edit", "edit", "retitle", "retag", "delete", "pin", "date"])
         target = rng.choice(articles)
         text = target.read_text(encoding="utf-8")
         if action == "add" or len(articles) < 3:
@@ -304,3 +305,30 @@ def test_random_edits_always_match_a_clean_build(project, tmp_path):
         except ContentError:
             continue
         assert_same_as_clean_build(project, tmp_path)
+
+
+def test_an_edit_other_pages_cannot_see_takes_the_short_path(project, monkeypatch, tmp_path):
+    """A body edit past the summary changes nothing another page shows: only the page itself is planned."""
+    build_site(project, workers=1)
+    before = snapshot(project)
+    real_build_model = build.site_model.build_model
+
+    def must_not_plan_everything(*args, **kwargs):
+        raise AssertionError("the whole site was planned for a body-only edit")
+
+    monkeypatch.setattr(build.site_model, "build_model", must_not_plan_everything)
+    edit(project, "news/rate-notice.md", "rate = lpr - 0.45", "rate = lpr - 0.50")
+    report = build_site(project, workers=1)
+    assert changed(before, snapshot(project)) == {"news/rate-notice/index.html", "news/feed.xml", "feed.xml"}
+    assert report.written == 3 and report.unchanged == len(before) - 3
+    monkeypatch.setattr(build.site_model, "build_model", real_build_model)
+    assert_same_as_clean_build(project, tmp_path)
+
+
+def test_summary_change_takes_the_full_path(project, monkeypatch):
+    calls = []
+    real_build_model = build.site_model.build_model
+    monkeypatch.setattr(build.site_model, "build_model", lambda *a, **k: calls.append(1) or real_build_model(*a, **k))
+    edit(project, "news/rate-notice.md", "summary: 自12月1日起", "summary: 自明年12月1日起")
+    build_site(project, workers=1)
+    assert calls == [1]

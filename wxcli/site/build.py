@@ -28,7 +28,7 @@ from wxcli.project import Project
 from . import model as site_model
 from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Rendered
 from .output import Output, Result, TreeWriter, _inode
-from .pages import PAGES_VERSION, Assets, Page, PageRenderer, plan
+from .pages import PAGES_VERSION, Assets, Keys, Page, PageRenderer, article_page, feed_pages, plan
 from .parallel import default_workers, fork_pool
 from .sources import (
     Entry,
@@ -377,9 +377,11 @@ def build_site(
             return BuildReport(
                 0, state["files"], 0, warnings, time.perf_counter() - started, state["articles"], state["files"]
             )
+        others = _others_fingerprint(scan, options)
         report = _full_build(
             project, settings, scan, drafts=drafts, clean=clean, strict=strict, progress=progress,
             workers=default_workers() if workers is None else max(1, workers), output=output,
+            state=state, others=others,
         )
         atomic_write_bytes(
             state_path,
@@ -388,6 +390,7 @@ def build_site(
                     "version": STATE_VERSION,
                     "inputs": inputs,
                     "options": options,
+                    "others": others,
                     "trust_before": scan.trust_before,
                     "newest_mtime": scan.newest_mtime(),
                     "site_ino": _inode(output.site),
@@ -401,7 +404,24 @@ def build_site(
         return report
 
 
-def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, progress):
+@dataclass
+class _Reading:
+    """The articles of this build, and what the last successful build knew of them."""
+
+    entries: list[Entry]
+    problems: list[Problem]
+    fresh: dict[str, Rendered]  # HTML rendered in this build, by Markdown cache key
+    old: dict  # relpath → Record as of the last successful build
+    records: dict  # relpath → Record now
+    changed: set[str]  # relpaths parsed again in this build
+    store: RecordStore
+
+    def save(self) -> None:
+        """Remember the records; only after a successful build, so they always match build/site."""
+        self.store.save(self.records, self.changed, {relpath for relpath in self.old if relpath not in self.records})
+
+
+def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, progress) -> _Reading:
     """Entries for every article file, parsing only those that changed since the last build."""
     store = RecordStore(project.cache_dir, settings_fingerprint(project, settings.prefix))
     old = {} if clean else store.load()
@@ -439,18 +459,42 @@ def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, p
                 record = records[relpath]
                 entry = record.entry._replace(refs=refs.get(record.entry.md_key, ()))
                 records[relpath] = record._replace(entry=entry)
-    store.save(records, changed, {relpath for relpath in old if relpath not in records})
     entries = [records[relpath].entry for relpath in scan.articles if relpath in records]
-    return entries, problems, fresh
+    return _Reading(entries, problems, fresh, old, records, changed, store)
 
 
-def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output) -> BuildReport:
+def _others_fingerprint(scan, options: bytes) -> bytes:
+    """Everything but the article files: columns, media, theme, settings and options."""
+    return digest_of(repr(scan.columns), repr(scan.media), repr(scan.theme), options)
+
+
+def _own_changes(reading: _Reading, state, others: bytes, drafts: bool) -> list[Entry] | None:
+    """Articles whose own page (and feeds) are all that can have changed, or None.
+
+    That is the case when no file was added or removed, nothing but articles
+    changed, and every changed article still looks the same to other pages (same
+    card: title, date, summary, cover, pinning; same tags): an edited body.
+    """
+    if not isinstance(state, dict) or state.get("others") != others or set(reading.old) != set(reading.records):
+        return None
+    targets = []
+    for relpath in reading.changed:
+        before, now = reading.old[relpath].entry, reading.records[relpath].entry
+        if (before.card, before.tags, before.slug) != (now.card, now.tags, now.slug):
+            return None
+        if before.digest != now.digest and (drafts or not now.draft):
+            targets.append(now)
+    return targets
+
+
+def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output, state, others) -> BuildReport:
     cache = MarkdownCache(project.cache_dir / "markdown.sqlite")
     try:
         renderer = MarkdownRenderer(settings.prefix)
-        entries, problems, fresh = _read_entries(
+        reading = _read_entries(
             project, scan, settings, cache, renderer, clean=clean, workers=workers, progress=progress
         )
+        entries, problems = reading.entries, reading.problems
         media = set(scan.media)
         columns, column_infos, column_problems, warnings = _columns(project, renderer, cache, media, settings)
         problems += column_problems
@@ -469,21 +513,36 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             raise ContentError(_as_errors(warnings))
 
         visible = [e for e in entries if drafts or not e.draft]
-        model = site_model.build_model(settings, column_infos, visible)
         assets = Assets.read(theme.static_files())
-        pages = plan(model, theme, assets, scan.media, project.content_dir, drafts=drafts)
-        page_renderer = PageRenderer(model, theme, assets, lookup=None)
 
-        def produce(todo: list[Page], writer: TreeWriter) -> list[Result]:
-            if not todo:
-                return []
-            job = _RenderJob(page_renderer, todo, writer, cache.path, fresh)
-            return _render_all(job, workers, progress, project.root)
+        def produce_with(model):
+            page_renderer = PageRenderer(model, theme, assets, lookup=None)
 
-        try:
-            counts = output.assemble(pages, produce, clean=clean)
-        except FileNotFoundError:
-            counts = output.assemble(pages, produce, clean=True)
+            def produce(todo: list[Page], writer: TreeWriter) -> list[Result]:
+                if not todo:
+                    return []
+                job = _RenderJob(page_renderer, todo, writer, cache.path, reading.fresh)
+                return _render_all(job, workers, progress, project.root)
+
+            return produce
+
+        counts = None
+        targets = None if clean else _own_changes(reading, state, others, drafts)
+        if targets is not None:
+            model = site_model.partial_model(settings, column_infos, visible, targets)
+            keys = Keys(model, theme, assets, drafts)
+            target_columns = {t.column for t in targets}
+            pages = [article_page(model, keys, t) for t in targets]
+            pages += [f for f in feed_pages(model, keys) if f.args[0] is None or f.args[0] in target_columns]
+            counts = output.assemble(pages, produce_with(model), partial=True)
+        if counts is None:
+            model = site_model.build_model(settings, column_infos, visible)
+            pages = plan(model, theme, assets, scan.media, project.content_dir, drafts=drafts)
+            try:
+                counts = output.assemble(pages, produce_with(model), clean=clean)
+            except FileNotFoundError:
+                counts = output.assemble(pages, produce_with(model), clean=True)
+        reading.save()
         theme.save()
         cache.prune({e.md_key for e in entries} | {c.md_key for c in column_infos})
         return BuildReport(
@@ -492,7 +551,7 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             removed=counts.removed,
             warnings=warnings,
             articles=len(visible),
-            files=len(pages),
+            files=counts.written + counts.unchanged,
         )
     finally:
         cache.close()

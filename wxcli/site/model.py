@@ -204,3 +204,48 @@ def build_model(settings: Settings, columns: list[ColumnInfo], entries: list[Ent
     model.related = all_related(newest, tags, settings.related_count)
     model.tag_urls = {tag: f"{settings.prefix}/tags/{quote(folder)}/" for tag, folder in model.tag_folders.items()}
     return model
+
+
+def partial_model(settings: Settings, columns: list[ColumnInfo], entries: list[Entry], targets: list[Entry]) -> Model:
+    """A :class:`Model` complete only for ``targets``: their neighbours, related lists, columns and feeds.
+
+    For a build where only some articles' own content changed (nothing any other
+    page shows of them), this is all that needs computing; it uses the same
+    orderings as :func:`build_model`, so those pages come out identical.
+    """
+    newest = _newest_first(entries)
+    wanted_columns = {t.column for t in targets}
+    wanted_tags = {tag for t in targets for tag in t.tags}
+    by_column: dict[str, list[Entry]] = {slug: [] for slug in wanted_columns}
+    tag_lists: dict[str, list[Entry]] = {tag: [] for tag in wanted_tags}
+    all_tags: set[str] = set()
+    for entry in newest:
+        if entry.column in by_column:
+            by_column[entry.column].append(entry)
+        for tag in entry.tags:
+            all_tags.add(tag)
+            if tag in tag_lists:
+                tag_lists[tag].append(entry)
+    neighbours = {}
+    for items in by_column.values():
+        chronological = items[::-1]
+        position = {e.slug: i for i, e in enumerate(chronological)}
+        for target in targets:
+            if target.slug in position:
+                index = position[target.slug]
+                earlier = chronological[index - 1] if index else None
+                later = chronological[index + 1] if index + 1 < len(chronological) else None
+                neighbours[target.slug] = (earlier, later)
+    model = Model(
+        settings=settings,
+        columns=columns,
+        entries=newest,
+        home=[],
+        by_column={slug: _pinned_first(items) for slug, items in by_column.items()},
+        tags=tag_lists,
+        tag_folders=_tag_folders(all_tags),
+        neighbours=neighbours,
+    )
+    model.related = {t.slug: related_articles(t, tag_lists, settings.related_count) for t in targets}
+    model.tag_urls = {tag: f"{settings.prefix}/tags/{quote(folder)}/" for tag, folder in model.tag_folders.items()}
+    return model

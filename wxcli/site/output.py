@@ -216,14 +216,18 @@ class Output:
 
     # ---------------------------------------------------------------- a build
 
-    def assemble(self, pages, produce, *, clean: bool = False) -> Counts:
+    def assemble(self, pages, produce, *, clean: bool = False, partial: bool = False) -> Counts | None:
         """Bring build/site to ``pages`` (objects with ``path`` and ``key``).
 
         ``produce(todo, writer)`` renders the pages whose key changed and returns a
         :class:`Result` for each, written through ``writer`` (a :class:`TreeWriter`).
+        With ``partial``, ``pages`` are only the pages that may have changed and every
+        other file is kept; returns None (nothing done) when the last build is unknown.
         """
         manifest = Manifest() if clean else self.load_manifest()
         site_ok = self.site_is_current(manifest)
+        if partial and (not site_ok or any(page.path not in manifest.files for page in pages)):
+            return None
         old = manifest.files if site_ok else {}
         spare_ok = (
             site_ok
@@ -233,7 +237,7 @@ class Output:
         )
         self.dirty_path.parent.mkdir(parents=True, exist_ok=True)
         self.dirty_path.touch()
-        wanted = {page.path for page in pages}
+        wanted = set(old) if partial else {page.path for page in pages}
         if spare_ok:
             spare_map = dict(manifest.spare)
             self._unlink_from_spare([p for p in spare_map if p not in wanted], spare_map)
@@ -249,7 +253,7 @@ class Output:
                 twin = self.twin
             writer = TreeWriter(self.spare, old, fresh=True, twin=twin)
 
-        files: dict[str, tuple[bytes, bytes, int]] = {}
+        files: dict[str, tuple[bytes, bytes, int]] = dict(old) if partial else {}
         todo = []
         for page in pages:
             record = old.get(page.path)

@@ -46,17 +46,50 @@ class Assets:
         return digest_of(*(f"{name}:{digest.hex()}" for name, (_path, digest) in sorted(self.files.items())))
 
 
+class Keys:
+    """Key parts shared by every page of a build: settings, navigation, assets, templates."""
+
+    def __init__(self, model: Model, theme, assets: Assets, drafts: bool):
+        settings = model.settings
+        self.shared = digest_of(PAGES_VERSION, settings.fingerprint(), model.nav_fingerprint(), assets.fingerprint(), drafts)
+        self.theme = theme
+        self._templates: dict[str, bytes] = {}
+
+    def base(self, template: str) -> bytes:
+        if template not in self._templates:
+            self._templates[template] = digest_of(self.shared, template, self.theme.fingerprint(template))
+        return self._templates[template]
+
+
+def article_page(model: Model, keys: Keys, entry: Entry) -> Page:
+    """An article's page; its key covers the article and what it shows of its neighbours."""
+    earlier, later = model.neighbours.get(entry.slug, (None, None))
+    key = _digest_bytes(
+        keys.base("article.html"),
+        entry.digest,
+        earlier.card if earlier else b"",
+        later.card if later else b"",
+        *[e.card for e in model.related.get(entry.slug, ())],
+    )
+    return Page(f"{entry.column}/{entry.slug}/index.html", "article", key, "article.html", (entry,))
+
+
+def feed_pages(model: Model, keys: Keys) -> list[Page]:
+    """The site's Atom feed and one per column: the newest articles, with their content."""
+    size = model.settings.feed_size
+    feeds = [(None, "feed.xml", model.entries[:size])]
+    feeds += [(c.slug, f"{c.slug}/feed.xml", _newest(model.by_column.get(c.slug, []))[:size]) for c in model.columns]
+    return [
+        Page(path, "feed", digest_of(keys.base("atom.xml"), slug or "", *(e.digest for e in items)), "atom.xml", (slug, items))
+        for slug, path, items in feeds
+    ]
+
+
 def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir: Path, *, drafts: bool) -> list[Page]:
     """All outputs of the site in a stable order."""
     settings = model.settings
-    shared = digest_of(PAGES_VERSION, settings.fingerprint(), model.nav_fingerprint(), assets.fingerprint(), drafts)
-    template_keys: dict[str, bytes] = {}
-
-    def base(template: str) -> bytes:
-        if template not in template_keys:
-            template_keys[template] = digest_of(shared, template, theme.fingerprint(template))
-        return template_keys[template]
-
+    keys = Keys(model, theme, assets, drafts)
+    base = keys.base
     pages: list[Page] = []
 
     def listing(kind: str, name: str, template: str, url: str, path: str, items: list[Entry], title: str):
@@ -75,35 +108,18 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
         folder = model.tag_folders[tag]
         listing("tag", tag, "tag.html", model.tag_url(tag), f"tags/{folder}/", items, tag)
 
-    article_base = base("article.html")
-    for entry in model.entries:
-        earlier, later = model.neighbours.get(entry.slug, (None, None))
-        related = model.related.get(entry.slug, [])
-        key = _digest_bytes(
-            article_base,
-            entry.digest,
-            earlier.card if earlier else b"",
-            later.card if later else b"",
-            *[e.card for e in related],
-        )
-        pages.append(Page(f"{entry.column}/{entry.slug}/index.html", "article", key, "article.html", (entry,)))
+    pages.extend(article_page(model, keys, entry) for entry in model.entries)
 
     tag_counts = [(tag, model.tag_folders[tag], len(items)) for tag, items in model.tags.items()]
     pages.append(Page("tags/index.html", "tags", digest_of(base("tags.html"), repr(tag_counts)), "tags.html"))
     for template, path in (("search.html", "search/index.html"), ("404.html", "404.html"), ("robots.txt", "robots.txt")):
         pages.append(Page(path, "plain", base(template), template))
-
-    feed_size = settings.feed_size
-    feeds = [(None, "feed.xml", model.entries[:feed_size])]
-    feeds += [(c.slug, f"{c.slug}/feed.xml", _newest(model.by_column.get(c.slug, []))[:feed_size]) for c in model.columns]
-    for slug, path, items in feeds:
-        key = digest_of(base("atom.xml"), slug or "", *(e.digest for e in items))
-        pages.append(Page(path, "feed", key, "atom.xml", (slug, items)))
+    pages.extend(feed_pages(model, keys))
 
     locations = sitemap_locations(model, pages)
     sitemap_key = digest_of(base("sitemap.xml"), "\n".join(f"{url} {day}" for url, day in locations))
     pages.append(Page("sitemap.xml", "sitemap", sitemap_key, "sitemap.xml", (locations,)))
-    index_key = _digest_bytes(shared, b"search.json", *[e.card for e in model.entries])
+    index_key = _digest_bytes(keys.shared, b"search.json", *[e.card for e in model.entries])
     pages.append(Page("search.json", "search_index", index_key))
 
     for name, (source, digest) in assets.files.items():
