@@ -332,3 +332,13 @@ def test_summary_change_takes_the_full_path(project, monkeypatch):
     edit(project, "news/rate-notice.md", "summary: 自12月1日起", "summary: 自明年12月1日起")
     build_site(project, workers=1)
     assert calls == [1]
+
+
+def test_replaced_trees_are_deleted_in_the_background(project):
+    build_site(project, clean=True, workers=1)
+    build_site(project, clean=True, workers=1)
+    wait_until = time.monotonic() + 10
+    while list(project.build_dir.glob(".site-trash-*")) and time.monotonic() < wait_until:
+        time.sleep(0.05)
+    assert not list(project.build_dir.glob(".site-trash-*"))
+    assert sorted(p.name for p in project.build_dir.iterdir()) == [".site-spare", "cache", "site"]

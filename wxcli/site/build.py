@@ -417,8 +417,9 @@ class _Reading:
     store: RecordStore
 
     def save(self) -> None:
-        """Remember the records; only after a successful build, so they always match build/site."""
-        self.store.save(self.records, self.changed, {relpath for relpath in self.old if relpath not in self.records})
+        """Remember the records; only after a successful build, so they always describe build/site."""
+        removed = {relpath for relpath in self.old if relpath not in self.records}
+        self.store.prepare(self.records, self.changed, removed).commit()
 
 
 def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, progress) -> _Reading:

@@ -253,22 +253,37 @@ class RecordStore:
                 records.pop(relpath, None)
         return records
 
-    def save(self, records: dict[str, Record], changed: set[str], removed: set[str]) -> None:
+    def prepare(self, records: dict[str, Record], changed: set[str], removed: set[str]) -> "PendingWrite":
+        """Serialise the records now (the slow part); write them later with ``commit()``."""
+        pending = PendingWrite()
         if not changed and not removed:
-            return
+            return pending
         delta_changed = {k: v for k, v in self._delta_changed.items() if k not in removed}
         delta_changed.update((k, records[k]) for k in changed)
         delta_removed = (self._delta_removed - changed) | removed
         if self._base_id is not None and len(delta_changed) + len(delta_removed) <= max(50, len(records) // 20):
             data = {"base": self._base_id, "changed": delta_changed, "removed": sorted(delta_removed)}
-            atomic_write_bytes(self.delta_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-            self._delta_changed, self._delta_removed = delta_changed, delta_removed
-            return
-        self._base_id = os.urandom(8).hex()
-        data = {"fingerprint": self.fingerprint, "id": self._base_id, "records": records}
-        self.delta_path.unlink(missing_ok=True)
-        atomic_write_bytes(self.base_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-        self._delta_changed, self._delta_removed = {}, set()
+            pending.writes.append((self.delta_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)))
+            return pending
+        base_id = os.urandom(8).hex()
+        data = {"fingerprint": self.fingerprint, "id": base_id, "records": records}
+        pending.deletes.append(self.delta_path)
+        pending.writes.append((self.base_path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)))
+        return pending
+
+
+@dataclass
+class PendingWrite:
+    """Cache files serialised during a build, written only once the build has succeeded."""
+
+    writes: list[tuple[Path, bytes]] = field(default_factory=list)
+    deletes: list[Path] = field(default_factory=list)
+
+    def commit(self) -> None:
+        for path in self.deletes:
+            path.unlink(missing_ok=True)
+        for path, data in self.writes:
+            atomic_write_bytes(path, data)
 
 
 # ---------------------------------------------------------------- parsing (runs in worker processes)
