@@ -192,3 +192,31 @@ def test_the_sample_bank_site_fits_a_phone(tmp_path, page):
         check_phone_layout(page, "sample-search")
     finally:
         preview.stop()
+
+
+def test_live_reload_shows_changes_and_build_errors(site_project, page):
+    preview = Preview(site_project, "127.0.0.1", 0, watch=True, log=lambda message: None).start()
+    article = site_project.content_dir / "card/annual-fee.md"
+    text = article.read_text(encoding="utf-8")
+    try:
+        page.goto(preview.url + "card/annual-fee/")
+        page.wait_for_timeout(300)
+        article.write_text(text.replace("标准卡首年免年费", "金卡首年免年费"), encoding="utf-8")
+        page.wait_for_function("document.body.innerText.includes('金卡首年免年费')", timeout=20000)
+
+        article.write_text("---\ntitle: 坏\n---\n", encoding="utf-8")
+        page.wait_for_selector("#wx-build-error", timeout=20000)
+        assert "content/card/annual-fee.md:2: 缺少必填字段 date" in page.locator("#wx-build-error").inner_text()
+        assert "金卡首年免年费" in page.locator(".prose").inner_text()
+
+        article.write_text(text, encoding="utf-8")
+        page.wait_for_function(
+            "!document.getElementById('wx-build-error') && document.body.innerText.includes('标准卡首年免年费')",
+            timeout=20000,
+        )
+        page.errors[:] = [e for e in page.errors if "/_wx/poll" not in e]
+        assert page.errors == []
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "live-reload.png"))
+    finally:
+        preview.stop()

@@ -86,3 +86,31 @@ def test_serve_help_lists_its_options(runner):
     assert result.exit_code == 0
     for option in ("--host", "--port", "--watch"):
         assert option in result.stdout
+
+
+def test_progress_bar_on_a_terminal(site_project, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(site_cli.sys, "stderr", terminal)
+    from wxcli.site import build_site
+
+    with site_cli._progress_bar(True) as progress:
+        assert progress is not None
+        build_site(site_project, workers=1, progress=progress)
+        tasks = {task.description: task for task in progress.bar.tasks}
+    assert set(tasks) == {"读取文章", "生成页面"}
+    assert tasks["生成页面"].completed == tasks["生成页面"].total
+    assert "\x1b[?25l" in terminal.getvalue()  # a live display ran (and, being transient, cleaned up)
+
+
+def test_no_progress_bar_when_not_a_terminal(monkeypatch):
+    import io
+
+    monkeypatch.setattr(site_cli.sys, "stderr", io.StringIO())
+    with site_cli._progress_bar(True) as progress:
+        assert progress is None

@@ -33,6 +33,7 @@ def _progress_bar(enabled: bool):
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
+        update.bar = bar
         yield update
 
 
