@@ -116,3 +116,11 @@ def test_corrupt_cache_file_is_replaced(tmp_path):
     cache = MarkdownCache(path)
     assert cache.keys() == set()
     cache.close()
+
+
+def test_toc_marker_places_the_table_of_contents(renderer):
+    out = renderer.render("[TOC]\n\n## 申请条件\n\n### 材料\n", "news")
+    assert out.toc_placed
+    assert out.html.startswith('<nav class="toc toc-inline" aria-label="目录"><ol><li class="toc-h2"><a href="#申请条件">')
+    assert "[TOC]" not in out.html
+    assert not renderer.render("## 标题\n\n正文 [TOC] 不是标记\n", "news").toc_placed

@@ -20,11 +20,13 @@ import posixpath
 import re
 import sqlite3
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
-RENDERER_VERSION = "wxcli-md-3"
+RENDERER_VERSION = "wxcli-md-4"
+TOC_MARKER = "[toc]"
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _NOT_IN_ANCHOR = re.compile(r"[^\w\- ]")
@@ -45,6 +47,7 @@ class Rendered:
     html: str
     toc: tuple[tuple[int, str, str], ...]  # (level, text, anchor) of h2/h3 headings
     refs: tuple[Ref, ...]
+    toc_placed: bool = False  # the body placed the table of contents itself with [TOC]
 
 
 def heading_anchor(text: str) -> str:
@@ -181,8 +184,11 @@ class MarkdownRenderer:
         refs: list[Ref] = []
         toc: list[tuple[int, str, str]] = []
         used: dict[str, int] = {}
+        markers = []
         for index, token in enumerate(tokens):
-            if token.type == "heading_open":
+            if token.type == "inline" and token.content.strip().lower() == TOC_MARKER and tokens[index - 1].type == "paragraph_open":
+                markers.append(index)
+            elif token.type == "heading_open":
                 inline = tokens[index + 1]
                 text = "".join(c.content for c in inline.children or () if c.type in ("text", "code_inline"))
                 anchor = self._unique(heading_anchor(text), used)
@@ -191,8 +197,22 @@ class MarkdownRenderer:
                     toc.append((int(token.tag[1]), text, anchor))
             elif token.type == "inline" and token.children:
                 self._rewrite_inline(token, folder, lines, refs)
+        for index in reversed(markers):
+            tokens[index - 1 : index + 2] = [self._toc_token(toc, tokens[index].map)]
         html = self.md.renderer.render(tokens, self.md.options, {})
-        return Rendered(html=html, toc=tuple(toc), refs=tuple(refs))
+        return Rendered(html=html, toc=tuple(toc), refs=tuple(refs), toc_placed=bool(markers))
+
+    def _toc_token(self, toc, span):
+        """``[TOC]`` on a line of its own (as in Python-Markdown) becomes the list of headings."""
+        from markdown_it.token import Token
+
+        items = "".join(
+            f'<li class="toc-h{level}"><a href="#{html_escape(anchor)}">{html_escape(text)}</a></li>'
+            for level, text, anchor in toc
+        )
+        token = Token("html_block", "", 0, map=span)
+        token.content = f'<nav class="toc toc-inline" aria-label="目录"><ol>{items}</ol></nav>\n'
+        return token
 
     @staticmethod
     def _unique(anchor: str, used: dict[str, int]) -> str:
@@ -223,13 +243,13 @@ class MarkdownRenderer:
 
 
 def _encode(rendered: Rendered) -> tuple[str, bytes]:
-    meta = (rendered.toc, tuple(tuple(ref) for ref in rendered.refs))
+    meta = (rendered.toc, tuple(tuple(ref) for ref in rendered.refs), rendered.toc_placed)
     return rendered.html, pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _decode(html: str, meta: bytes) -> Rendered:
-    toc, refs = pickle.loads(meta)
-    return Rendered(html=html, toc=toc, refs=tuple(Ref(*ref) for ref in refs))
+    toc, refs, placed = pickle.loads(meta)
+    return Rendered(html=html, toc=toc, refs=tuple(Ref(*ref) for ref in refs), toc_placed=placed)
 
 
 class MarkdownCache:

@@ -218,7 +218,7 @@ class PageRenderer:
             article=entry,
             column=column,
             content=Markup(rendered.html),
-            toc=rendered.toc,
+            toc=() if rendered.toc_placed else rendered.toc,
             previous=earlier,
             next=later,
             related=self.model.related.get(entry.slug, []),
