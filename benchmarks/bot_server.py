@@ -160,7 +160,9 @@ class Server:
 
 
 CANDIDATES = {
-    "gunicorn gthread": {"ours": [], "gunicorn": ["-k", "gthread", "--threads", "1", "--keep-alive", "30"]},
+    "gunicorn gevent": {"ours": ["--worker-class", "gevent"], "gunicorn": ["-k", "gevent", "--keep-alive", "30"]},
+    "gunicorn gthread": {"ours": ["--worker-class", "gthread"],
+                         "gunicorn": ["-k", "gthread", "--threads", "1", "--keep-alive", "30"]},
     "gunicorn sync": {"ours": ["--worker-class", "sync"], "gunicorn": ["-k", "sync"]},
     "waitress": {"ours": ["--server", "waitress"], "waitress": ["--threads", "4"]},
 }
@@ -334,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s on 127.0.0.1; gunicorn, {opts.workers} workers "
-          f"(gthread, 1 thread, keep-alive); {os.cpu_count()} CPUs.")
+    worker_class = gunicorn_options(opts.workers)["worker_class"]
+    print(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s on 127.0.0.1; gunicorn, {opts.workers} "
+          f"{worker_class} workers, keep-alive; {os.cpu_count()} CPUs; same server settings for both.")
     print()
     print("| server | answers | scenario | req/s | p50 ms | p99 ms | server CPU µs/req | errors "
           "| server RSS MB | server PSS MB |")

@@ -311,5 +311,5 @@ def test_nearest_orders_by_distance(project):
 
 def test_compiled_db_is_read_only(project):
     bot = CompiledBot(project.db_path)
-    with pytest.raises(sqlite3.OperationalError):
-        bot.connection().execute("DELETE FROM answers")
+    with pytest.raises(sqlite3.OperationalError), bot.connection() as conn:
+        conn.execute("DELETE FROM answers")

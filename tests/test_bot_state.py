@@ -31,10 +31,10 @@ def message(user: str, text: str) -> dict:
 
 def test_state_is_wal_with_the_shared_tables(path):
     store = StateStore(path)
-    conn = store.connection()
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no fsync per commit
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    with store.connection() as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no fsync per commit
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"messages", "follows", "flow_events", "leads", "sessions", "dedup", "nonces"} <= tables
 
 
@@ -146,10 +146,29 @@ def test_expire_forgets_old_dedup_and_nonces(path):
     assert (count(path, "dedup"), count(path, "nonces")) == (1, 1)
 
 
-def test_connections_are_per_thread(path):
+def test_connections_are_lent_one_at_a_time(path):
     store = StateStore(path)
+    with store.connection() as first:
+        with store.connection() as second:
+            assert first is not second  # in use: another request gets its own
+    with store.connection() as again:
+        assert again in (first, second)  # returned connections are reused
     seen = []
-    thread = threading.Thread(target=lambda: seen.append(store.connection()))
+
+    def borrow():
+        with store.connection() as conn:
+            seen.append(conn)
+
+    thread = threading.Thread(target=borrow)
     thread.start()
     thread.join()
-    assert seen[0] is not store.connection()
+    assert seen[0] in (first, second)
+
+
+def test_pool_starts_afresh_after_a_fork(path, monkeypatch):
+    store = StateStore(path)
+    with store.connection() as parent:
+        pass
+    monkeypatch.setattr("os.getpid", lambda: -1)
+    with store.connection() as child:
+        assert child is not parent

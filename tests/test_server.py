@@ -401,3 +401,51 @@ def test_encrypted_request_to_a_plain_server_is_400(server):
     crypto = wechat.Crypto(TOKEN, AES_KEY, APP_ID)
     body, params = wechat.encrypt_request(crypto, message_xml("pam", Content="挂失"))
     assert server.request("POST", params, body)[0] == 400
+
+
+# ---------------------------------------------------------------- mounting
+
+
+def _post_through(app, path: str, text: str) -> tuple[str, dict]:
+    import io
+
+    body = message_xml("quinn", Content=text).encode()
+    query = "&".join(f"{k}={v}" for k, v in wechat.signed_query(TOKEN).items())
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": query, "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body), "SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.errors": io.StringIO(), "SCRIPT_NAME": ""}
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"] = status
+
+    raw = b"".join(app(environ, start_response))
+    return seen["status"], wechat.parse_reply(raw) if seen["status"].startswith("200") else {}
+
+
+@pytest.mark.filterwarnings("ignore:Warning. Use of deprecated feature:DeprecationWarning")
+@pytest.mark.parametrize("how", ["direct", "mount", "merge", "combine"])
+def test_the_app_works_however_it_is_mounted(project, how):
+    import bottle
+
+    from wxcli.server import make_app
+    from wxcli.serving import combine
+
+    callback = make_app(project)
+    site = bottle.Bottle()
+    site.route("/", "GET", lambda: "home")
+    if how == "direct":
+        app = callback
+    elif how == "mount":
+        site.mount("/wechat", callback)
+        app = site
+    elif how == "merge":
+        site.merge(callback)
+        app = site
+    else:
+        app = combine(callback, site)
+    try:
+        status, reply = _post_through(app, "/wechat", "挂失")
+        assert status.startswith("200") and reply["Content"].startswith("银行卡丢失")
+    finally:
+        callback.service.close()

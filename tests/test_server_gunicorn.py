@@ -37,7 +37,7 @@ class Gunicorn:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WX_")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wxcli.serving", "--project", str(project.root), "--port", str(port), "--workers", "2"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -28,12 +28,31 @@ def default_server() -> str:
     return "waitress" if sys.platform == "win32" else "gunicorn"
 
 
-def gunicorn_options(workers: int, *, worker_class: str = "gthread", threads: int = 1, timeout: int = 30,
+WORKER_CLASSES = ("auto", "gevent", "gthread", "sync")
+
+
+def best_worker_class() -> str:
+    """gevent when it is installed, else gunicorn's threaded worker."""
+    try:
+        import gevent  # noqa: F401
+    except ImportError:
+        return "gthread"
+    return "gevent"
+
+
+def gunicorn_options(workers: int, *, worker_class: str = "auto", threads: int = 1, timeout: int = 30,
                      access_log: bool = False) -> dict:
-    """gunicorn settings for the callback: ``gthread`` workers with one thread
-    each (the sync worker closes every connection, and a TCP handshake per
-    message costs more than answering it), HTTP keep-alive, no access log by
-    default (every message is already in var/state.db)."""
+    """gunicorn settings for the callback.
+
+    The worker class decides the cost per message more than anything in the
+    app (see the README's table): ``gevent`` reads, answers and writes in one
+    thread per process; ``gthread`` hands every request from its polling
+    thread to a worker thread and back; ``sync`` closes the connection after
+    each request, so every message pays a TCP handshake. All keep connections
+    alive; no access log by default (every message is in var/state.db).
+    """
+    if worker_class == "auto":
+        worker_class = best_worker_class()
     options = {
         "workers": max(1, workers),
         "worker_class": worker_class,
@@ -48,8 +67,21 @@ def gunicorn_options(workers: int, *, worker_class: str = "gthread", threads: in
     return options
 
 
+def combine(callback, site, prefix: str = "/wechat"):
+    """One WSGI app for ``wx serve``: ``prefix`` goes to the callback with no
+    router in between (WeChat's messages are the hot path), everything else to
+    ``site``."""
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == prefix or path.startswith(prefix + "/"):
+            return callback(environ, start_response)
+        return site(environ, start_response)
+
+    return app
+
+
 def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, server: str | None = None,
-        worker_class: str = "gthread", threads: int = 1, preload: Callable[[], None] | None = None,
+        worker_class: str = "auto", threads: int = 1, preload: Callable[[], None] | None = None,
         access_log: bool = False, quiet: bool = True) -> None:
     """Serve ``app`` until interrupted.
 
@@ -90,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--server", choices=SERVERS, default=None)
-    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
+    parser.add_argument("--worker-class", default="auto", choices=WORKER_CLASSES)
     args = parser.parse_args(argv)
     project = load_project(args.project)
     app = make_app(project)

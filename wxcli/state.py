@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
+import _thread
+import collections
 import sqlite3
-import threading
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,13 +79,15 @@ CREATE TABLE IF NOT EXISTS sessions (
   started REAL NOT NULL, updated REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dedup (
-  ctime INTEGER NOT NULL, key TEXT NOT NULL, reply TEXT, time REAL NOT NULL, PRIMARY KEY (ctime, key)
-) WITHOUT ROWID;
+  id INTEGER PRIMARY KEY, ctime INTEGER NOT NULL, key TEXT NOT NULL, reply TEXT, time REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS dedup_key ON dedup(ctime, key);
 CREATE TABLE IF NOT EXISTS nonces (
   ts INTEGER NOT NULL, nonce TEXT NOT NULL, digest TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (ts, nonce)
 ) WITHOUT ROWID;
 """
-"""``dedup`` and ``nonces`` are keyed by time first so inserts append and expiry is a range delete."""
+"""``dedup`` and ``nonces`` are keyed by time first so inserts append and expiry is a range delete;
+``dedup`` rows carry a whole reply, so they live in a rowid table (appended) with a small index."""
 
 
 @dataclass
@@ -149,53 +153,103 @@ class Exchange:
     """(table, row dict) log rows, written only if the dedup record is new."""
 
 
+class ConnectionPool:
+    """SQLite connections of one process, lent to one request at a time.
+
+    The same under threads (waitress, gunicorn gthread) and greenlets (gunicorn
+    gevent, where a thread-local would open a connection per request): a
+    request borrows a connection and gives it back. After a fork the child
+    starts an empty pool, so a connection never crosses a fork.
+    """
+
+    def __init__(self, opener):
+        self._opener = opener
+        self._pid = os.getpid()
+        self._free: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+
+    @contextmanager
+    def connection(self):
+        if self._pid != os.getpid():
+            self._pid, self._free, self._all = os.getpid(), [], []
+        try:
+            conn = self._free.pop()
+        except IndexError:
+            conn = self._opener()
+            self._all.append(conn)
+        try:
+            yield conn
+        finally:
+            self._free.append(conn)
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            for conn in self._all:
+                conn.close()
+        self._free, self._all = [], []
+
+
 class StateStore:
-    """var/state.db for one process: a connection per thread, re-made after a fork."""
+    """var/state.db for one process (a small connection pool, re-made after a fork)."""
 
     def __init__(self, path: Path, *, timeout: float = 5.0):
         self.path = Path(path)
         self.timeout = timeout
-        self._local = threading.local()
-        conn = self.connection()
-        conn.executescript(BOT_SCHEMA)
+        self._pool = ConnectionPool(self._open)
+        with self.connection() as conn:
+            conn.executescript(BOT_SCHEMA)
 
-    def connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.conn = connect(self.path, timeout=self.timeout)
-            local.conn.isolation_level = None  # explicit BEGIN/COMMIT
-            local.pid = os.getpid()
-        return local.conn
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.path, timeout=self.timeout)
+        conn.isolation_level = None  # explicit BEGIN/COMMIT
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (fsync) belong to the log writer's thread
+        return conn
+
+    def connection(self):
+        """``with store.connection() as conn:`` — a connection for this request."""
+        return self._pool.connection()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local = threading.local()
+        self._pool.close()
 
     # ------------------------------------------------------------ reads
 
     def load_session(self, user: str) -> Session | None:
-        row = self.connection().execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user = ?", (user,)
-        ).fetchone()
+        with self.connection() as conn:
+            row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user = ?", (user,)).fetchone()
         return Session.from_row(row) if row else None
 
     def stored_reply(self, ctime: int, key: str) -> str | None:
         """The reply already given to this message, or None."""
-        row = self.connection().execute("SELECT reply FROM dedup WHERE ctime = ? AND key = ?", (ctime, key)).fetchone()
+        with self.connection() as conn:
+            row = conn.execute("SELECT reply FROM dedup WHERE ctime = ? AND key = ?", (ctime, key)).fetchone()
         return None if row is None else row[0] or ""
+
+    def lookup(self, ts: int, nonce: str, ctime: int, key: str, user: str) -> tuple[str | None, str | None, Session | None]:
+        """Everything a request reads, in one query: (digest stored for this nonce,
+        reply stored for this message, the user's session)."""
+        with self.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
+                " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?),"
+                f" {', '.join('s.' + c for c in _SESSION_COLUMNS.split(', '))}"
+                " FROM (SELECT 1) LEFT JOIN sessions s ON s.user = ?",
+                (ts, nonce, ctime, key, user),
+            ).fetchone()
+        return row[0], row[1], Session.from_row(row[2:]) if row[2] is not None else None
 
     def seen(self, ts: int, nonce: str, ctime: int, key: str) -> tuple[str | None, str | None]:
         """(digest stored for this nonce, reply stored for this message) in one query."""
-        return self.connection().execute(
-            "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
-            " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?)",
-            (ts, nonce, ctime, key),
-        ).fetchone()
+        with self.connection() as conn:
+            return conn.execute(
+                "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
+                " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?)",
+                (ts, nonce, ctime, key),
+            ).fetchone()
 
     def nonce_digest(self, ts: int, nonce: str) -> str | None:
-        row = self.connection().execute("SELECT digest FROM nonces WHERE ts = ? AND nonce = ?", (ts, nonce)).fetchone()
+        with self.connection() as conn:
+            row = conn.execute("SELECT digest FROM nonces WHERE ts = ? AND nonce = ?", (ts, nonce)).fetchone()
         return row[0] if row else None
 
     # ------------------------------------------------------------ writes
@@ -205,7 +259,10 @@ class StateStore:
         (nothing at all when the message changed neither)."""
         if not exchange.session_changed and not exchange.leads:
             return
-        conn = self.connection()
+        with self.connection() as conn:
+            self._save(conn, exchange)
+
+    def _save(self, conn: sqlite3.Connection, exchange: Exchange) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if exchange.session_changed:
@@ -228,24 +285,42 @@ class StateStore:
 
     def expire(self, now: float, *, dedup_ttl: float, nonce_ttl: float) -> None:
         """Forget replies and nonces older than their time to live."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM dedup WHERE ctime < ?", (int(now - dedup_ttl),))
-        conn.execute("DELETE FROM nonces WHERE ts < ?", (int(now - nonce_ttl),))
-        conn.execute("COMMIT")
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM dedup WHERE ctime < ?", (int(now - dedup_ttl),))
+            conn.execute("DELETE FROM nonces WHERE ts < ?", (int(now - nonce_ttl),))
+            conn.execute("COMMIT")
+
+
+def _real_threads():
+    """(start_new_thread, allocate_lock, sleep) that are OS-level even under
+    gevent's monkey-patching, where ``threading`` would make greenlets.
+
+    The log writer commits and checkpoints, and a checkpoint waits for fsync
+    (hundreds of milliseconds on a slow disk); in a greenlet that would stall
+    every request of the worker, in a real thread it only waits itself (sqlite3
+    releases the GIL while it works).
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        return (monkey.get_original("_thread", "start_new_thread"), monkey.get_original("_thread", "allocate_lock"),
+                monkey.get_original("time", "sleep"))
+    return _thread.start_new_thread, _thread.allocate_lock, time.sleep
 
 
 class LogWriter:
     """Batches what need not be written before the reply: log rows, dedup records, nonces.
 
-    ``record``/``add`` only append to a queue; a daemon thread writes everything
-    queued in one transaction every ``interval`` seconds (sooner once ``batch``
-    items wait), and ``close`` writes the rest. Until its batch is written, an
-    exchange's reply and nonce are visible to this process through
-    :meth:`pending_reply` and :meth:`pending_digest`, so a retry reaching the
-    same worker is caught at once and one reaching another worker once the
-    batch lands (WeChat retries after 5 s). ``housekeeping`` (expiring old dedup
-    rows) runs from the same thread every ``housekeeping_every`` seconds.
+    ``record``/``add`` only append to a queue; a background OS thread writes
+    everything queued in one transaction every ``interval`` seconds (sooner
+    once ``batch`` items wait), and ``close`` writes the rest. Until its batch
+    is written, an exchange's reply and nonce are visible to this process
+    through :meth:`pending_reply` and :meth:`pending_digest`, so a retry
+    reaching the same worker is caught at once and one reaching another worker
+    once the batch lands (WeChat retries after 5 s). This thread is also the
+    only one that checkpoints the WAL (request connections never do), and it
+    runs ``housekeeping`` (expiring old dedup rows) every
+    ``housekeeping_every`` seconds.
     """
 
     TABLES = {
@@ -253,27 +328,27 @@ class LogWriter:
         "follows": ("time", "user", "event"),
         "flow_events": ("time", "user", "flow", "node", "kind"),
     }
-
     MAX_RETRY = 100_000
     """At most this many unwritten items are kept while the database is unavailable."""
+    TICK = 0.02
 
     def __init__(self, path: Path, *, interval: float = 0.1, batch: int = 500,
                  housekeeping=None, housekeeping_every: float = 30.0):
         self.path = Path(path)
         self.interval = interval
         self.batch = batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: collections.deque = collections.deque()
         self._replies: dict[tuple[int, str], str] = {}
         self._nonces: dict[tuple[int, str], str] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._housekeeping = housekeeping
         self._housekeeping_every = housekeeping_every
-        self._lock = threading.Lock()
+        start_thread, allocate_lock, self._sleep = _real_threads()
+        self._lock = allocate_lock()
         self._connection: sqlite3.Connection | None = None
         self._retry: list[Exchange] = []
-        self._thread = threading.Thread(target=self._run, name="wxcli-log", daemon=True)
-        self._thread.start()
+        self._stop = False
+        self._running = True
+        start_thread(self._run, ())
 
     def add(self, table: str, row: dict) -> None:
         """Queue one log row."""
@@ -285,9 +360,7 @@ class LogWriter:
             self._replies[exchange.dedup] = exchange.reply
         if exchange.nonce is not None:
             self._nonces[exchange.nonce[:2]] = exchange.nonce[2]
-        self._queue.put(exchange)
-        if self._queue.qsize() >= self.batch:
-            self._wake.set()
+        self._queue.append(exchange)
 
     def pending_reply(self, ctime: int, key: str) -> str | None:
         return self._replies.get((ctime, key))
@@ -297,11 +370,10 @@ class LogWriter:
 
     def _drain(self) -> list[Exchange]:
         items = []
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                return items
+        queue_ = self._queue
+        while queue_:
+            items.append(queue_.popleft())
+        return items
 
     def _write(self, conn: sqlite3.Connection, items: list[Exchange]) -> None:
         """One batch: nonces, dedup records, and the log rows of exchanges whose
@@ -313,9 +385,11 @@ class LogWriter:
         known: set = set()
         for start in range(0, len(keys), 400):
             chunk = keys[start:start + 400]
-            marks = ",".join("(?,?)" * 1 for _ in chunk)
+            marks = ",".join("(?,?)" for _ in chunk)
             flat = [value for key in chunk for value in key]
-            known.update(conn.execute(f"SELECT ctime, key FROM dedup WHERE (ctime, key) IN (VALUES {marks})", flat))
+            known.update(conn.execute(
+                f"WITH k(ctime, key) AS (VALUES {marks}) "
+                "SELECT d.ctime, d.key FROM k JOIN dedup d ON d.ctime = k.ctime AND d.key = k.key", flat))
         fresh, rows = [], {}
         for item in items:
             if item.dedup is not None:
@@ -356,24 +430,30 @@ class LogWriter:
             return len(items)
 
     def _run(self) -> None:
-        last_housekeeping = time.monotonic()
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                self.flush()
-                if self._housekeeping and time.monotonic() - last_housekeeping >= self._housekeeping_every:
-                    last_housekeeping = time.monotonic()
-                    self._housekeeping()
-            except Exception:  # a locked or full disk must not kill the writer
-                logging.getLogger("wxcli.state").exception("写入消息日志失败，稍后重试")
+        last_flush = last_housekeeping = time.monotonic()
+        try:
+            while not self._stop:
+                self._sleep(self.TICK)
+                now = time.monotonic()
+                if len(self._queue) < self.batch and now - last_flush < self.interval:
+                    continue
+                last_flush = now
+                try:
+                    self.flush()
+                    if self._housekeeping and now - last_housekeeping >= self._housekeeping_every:
+                        last_housekeeping = now
+                        self._housekeeping()
+                except Exception:  # a locked or full disk must not kill the writer
+                    logging.getLogger("wxcli.state").exception("写入消息日志失败，稍后重试")
+        finally:
+            self._running = False
 
     def close(self) -> None:
         """Stop the thread and write what is left."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        self._stop = True
+        deadline = time.monotonic() + 5
+        while self._running and time.monotonic() < deadline:
+            self._sleep(self.TICK)  # a real sleep: at exit gevent's loop may no longer run
         self.flush()
         if self._connection is not None:
             self._connection.close()

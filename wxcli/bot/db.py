@@ -1,8 +1,8 @@
 """A compiled ``build/wx.db`` opened for answering.
 
 :class:`CompiledBot` reads the database once into what must be fast — the
-keyword automaton, event handlers, flows, branches — and keeps a read-only
-connection per thread for the rest (answers by id, FTS5 retrieval, word
+keyword automaton, event handlers, flows, branches — and lends read-only
+connections from a small pool for the rest (answers by id, FTS5 retrieval, word
 frequencies). The file is opened ``immutable``: the compiler never changes a
 database in place, it renames a new file over it, so an open bot keeps reading
 its own (old) inode and :class:`BotLoader` switches to the new one when the
@@ -29,6 +29,7 @@ from wxcli.bot.flows import Flow, load_flow
 from wxcli.bot.settings import BotSettings
 from wxcli.bot.text import Synonyms
 from wxcli.errors import WxError
+from wxcli.state import ConnectionPool
 
 EXACT, CONTAINS, REGEX = MODES["exact"], MODES["contains"], MODES["regex"]
 ANSWER_CACHE = 4096
@@ -65,10 +66,13 @@ class CompiledBot:
         self.identity = identity(self.path)
         if self.identity is None:
             raise BotMissing(f"没有找到机器人数据库 {self.path}，请先运行 wx build")
-        self._local = threading.local()
+        self._pool = ConnectionPool(self._open)
         self._answers: dict[int, AnswerRef] = {}
         self._df: dict[str, int] = {}
-        conn = self.connection()
+        with self.connection() as conn:
+            self._load(conn)
+
+    def _load(self, conn: sqlite3.Connection) -> None:
         meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         if meta.get("schema") != SCHEMA_VERSION:
             raise BotMissing(f"{self.path} 是旧版本生成的，请重新运行 wx build")
@@ -107,20 +111,20 @@ class CompiledBot:
         self.kw_answer, self.kw_mode, self.kw_len = answer, mode, length
         self.regexes = regexes
 
-    def connection(self) -> sqlite3.Connection:
-        """A read-only connection for this thread (and this process, after a fork)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
-            local.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            local.pid = os.getpid()
-        return local.conn
+    def _open(self) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    def connection(self):
+        """``with bot.connection() as conn:`` — a read-only connection for this request."""
+        return self._pool.connection()
 
     def answer(self, answer_id: int) -> AnswerRef:
         """Answer ``answer_id`` (the most used ones are kept parsed)."""
         ref = self._answers.get(answer_id)
         if ref is None:
-            row = self.connection().execute("SELECT id, name, label, reply FROM answers WHERE id = ?", (answer_id,)).fetchone()
+            with self.connection() as conn:
+                row = conn.execute("SELECT id, name, label, reply FROM answers WHERE id = ?", (answer_id,)).fetchone()
             ref = AnswerRef(row[0], row[1], row[2] or row[1], json.loads(row[3]))
             if len(self._answers) >= ANSWER_CACHE:
                 self._answers.pop(next(iter(self._answers)))
@@ -128,7 +132,8 @@ class CompiledBot:
         return ref
 
     def answer_by_name(self, name: str) -> AnswerRef | None:
-        row = self.connection().execute("SELECT id FROM answers WHERE name = ?", (name,)).fetchone()
+        with self.connection() as conn:
+            row = conn.execute("SELECT id FROM answers WHERE name = ?", (name,)).fetchone()
         return self.answer(row[0]) if row else None
 
     def document_frequencies(self, terms: list[str]) -> dict[str, int]:
@@ -138,8 +143,9 @@ class CompiledBot:
         if missing:
             if len(cache) > DF_CACHE:
                 cache.clear()
-            found = dict(self.connection().execute(
-                f"SELECT term, df FROM terms WHERE term IN ({','.join('?' * len(missing))})", missing))
+            with self.connection() as conn:
+                found = dict(conn.execute(
+                    f"SELECT term, df FROM terms WHERE term IN ({','.join('?' * len(missing))})", missing))
             for term in missing:
                 cache[term] = found.get(term, 0)
         return {t: cache[t] for t in terms}
@@ -149,10 +155,7 @@ class CompiledBot:
         return self.answer(aid) if aid is not None else None
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local = threading.local()
+        self._pool.close()
 
 
 class BotLoader:

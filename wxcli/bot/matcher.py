@@ -170,8 +170,8 @@ def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candid
     probes = [(f" {f} ", w) for f, w in weight.items()]
     common = max(200, COMMON_TERM_SHARE * total)
     fetch = [w for w in known if df[w] <= common] or [min(known, key=df.get)]
-    conn = bot.connection()
-    rows = conn.execute(_retrieval_sql(len(fetch)), [*_retrieval_params(fetch, weight), CANDIDATE_DOCS]).fetchall()
+    with bot.connection() as conn:
+        rows = conn.execute(_retrieval_sql(len(fetch)), [*_retrieval_params(fetch, weight), CANDIDATE_DOCS]).fetchall()
     best_doc: dict[int, tuple[float, str, float]] = {}
     for answer, doc_text, doc_features, doc_weight, bm25 in rows:
         padded = f" {doc_features} "
@@ -184,9 +184,11 @@ def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candid
     answers = list(best_doc)
     word_probes = [f" {w} " for w in words]
     scored = []
-    for answer, answer_features in conn.execute(
-        f"SELECT answer, features FROM answer_features WHERE answer IN ({_in(len(answers))})", answers
-    ):
+    with bot.connection() as conn:
+        vocabularies = conn.execute(
+            f"SELECT answer, features FROM answer_features WHERE answer IN ({_in(len(answers))})", answers
+        ).fetchall()
+    for answer, answer_features in vocabularies:
         padded = f" {answer_features} "
         if not any(probe in padded for probe in word_probes):
             continue
