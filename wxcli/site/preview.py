@@ -313,13 +313,16 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
-def site_summary(report) -> str:
+def site_summary(report, shown_warnings: list | None = None) -> str:
+    """One line per build; the warnings themselves only when they differ from ``shown_warnings``."""
     text = (
         f"站点已生成：写入 {report.written} 个文件，未变 {report.unchanged} 个，"
         f"删除 {report.removed} 个，用时 {report.seconds:.2f} 秒"
     )
     if report.warnings:
-        text += f"（{len(report.warnings)} 条警告）\n" + "\n".join(str(w) for w in report.warnings)
+        text += f"（{len(report.warnings)} 条警告）"
+        if report.warnings != shown_warnings:
+            text += "\n" + "\n".join(str(w) for w in report.warnings)
     return text
 
 
@@ -339,6 +342,7 @@ class Preview:
         self.server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
         self._thread = None
         self._first_build = True
+        self._warnings: list = []
 
     @property
     def url(self) -> str:
@@ -352,7 +356,8 @@ class Preview:
         workers = None if self._first_build else 1
         self._first_build = False
         report = build_site(project, drafts=self.drafts, workers=workers)
-        summary = site_summary(report)
+        summary = site_summary(report, self._warnings)
+        self._warnings = report.warnings
         if self.after_build is not None:
             extra = self.after_build(project)
             if extra:
