@@ -8,7 +8,7 @@ For each size a synthetic project (``bot_data.py``) is compiled and served by
 with sessions, dedup, replay protection and the message log all on. WeRoBot
 (``pip install werobot``, in the ``bench`` extra) serves the same 1,000 keywords
 as ``robot.filter`` rules, sessions off, on the same gunicorn settings
-(``wxcli.serving.gunicorn_options``) and worker count.
+(``wxcli.serving.gunicorn_options``: sync workers) and worker count.
 
 wrk drives each with ``bot_wrk.lua``: every request a fresh, correctly signed
 text message from one of 1,000 users. Scenarios: a keyword hit (50 keywords
@@ -160,10 +160,10 @@ class Server:
 
 
 CANDIDATES = {
-    "gunicorn gevent": {"ours": ["--worker-class", "gevent"], "gunicorn": ["-k", "gevent", "--keep-alive", "30"]},
+    "gunicorn sync": {"ours": ["--worker-class", "sync"], "gunicorn": ["-k", "sync"]},
     "gunicorn gthread": {"ours": ["--worker-class", "gthread"],
                          "gunicorn": ["-k", "gthread", "--threads", "1", "--keep-alive", "30"]},
-    "gunicorn sync": {"ours": ["--worker-class", "sync"], "gunicorn": ["-k", "sync"]},
+    "gunicorn gevent": {"ours": ["--worker-class", "gevent"], "gunicorn": ["-k", "gevent", "--keep-alive", "30"]},
     "waitress": {"ours": ["--server", "waitress"], "waitress": ["--threads", "4"]},
 }
 """WSGI servers compared by ``--candidates`` (waitress is one process with threads)."""
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     worker_class = gunicorn_options(opts.workers)["worker_class"]
     print(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s on 127.0.0.1; gunicorn, {opts.workers} "
-          f"{worker_class} workers, keep-alive; {os.cpu_count()} CPUs; same server settings for both.")
+          f"{worker_class} workers; {os.cpu_count()} CPUs; the same server settings for both.")
     print()
     print("| server | answers | scenario | req/s | p50 ms | p99 ms | server CPU µs/req | errors "
           "| server RSS MB | server PSS MB |")

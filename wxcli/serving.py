@@ -1,11 +1,11 @@
 """Run a WSGI app on a production server through bottle's adapters.
 
 ``run(app, workers=N)`` uses gunicorn with N pre-forked sync workers — measured
-against gunicorn's threaded workers and waitress in ``benchmarks/bot_server.py``
-(see the README): WeChat's callback is short CPU-bound requests, where separate
-processes use every core and threads only share one GIL. ``workers=1`` with
-``server="waitress"`` is the single-process option (also on Windows, where
-gunicorn does not run).
+against gunicorn's gthread and gevent workers and waitress by
+``benchmarks/bot_server.py --candidates`` (see :func:`gunicorn_options` and the
+README): WeChat's callback is short CPU-bound requests, where separate
+processes use every core and threads only share one GIL. ``server="waitress"``
+is the single-process option (also on Windows, where gunicorn does not run).
 
 Before forking, ``preload`` (for example ``WechatService.preload``) loads what
 workers can share — jieba's dictionary and the compiled bot — and the garbage
@@ -28,31 +28,24 @@ def default_server() -> str:
     return "waitress" if sys.platform == "win32" else "gunicorn"
 
 
-WORKER_CLASSES = ("auto", "gevent", "gthread", "sync")
+WORKER_CLASSES = ("sync", "gthread", "gevent")
 
 
-def best_worker_class() -> str:
-    """gevent when it is installed, else gunicorn's threaded worker."""
-    try:
-        import gevent  # noqa: F401
-    except ImportError:
-        return "gthread"
-    return "gevent"
-
-
-def gunicorn_options(workers: int, *, worker_class: str = "auto", threads: int = 1, timeout: int = 30,
+def gunicorn_options(workers: int, *, worker_class: str = "sync", threads: int = 1, timeout: int = 30,
                      access_log: bool = False) -> dict:
-    """gunicorn settings for the callback.
+    """gunicorn settings for the callback (measured in ``benchmarks/bot_server.py
+    --candidates``, table in the README).
 
-    The worker class decides the cost per message more than anything in the
-    app (see the README's table): ``gevent`` reads, answers and writes in one
-    thread per process; ``gthread`` hands every request from its polling
-    thread to a worker thread and back; ``sync`` closes the connection after
-    each request, so every message pays a TCP handshake. All keep connections
-    alive; no access log by default (every message is in var/state.db).
+    ``sync`` (the default): one request at a time per process, the connection
+    closed after it; an idle worker takes the next connection, so a slow
+    message never queues others behind it — the best p99 and the least
+    machinery. ``gthread`` keeps connections alive but hands each request from
+    its polling thread to a worker thread and back, which with the log
+    writer's thread costs more CPU per message than it saves. ``gevent`` has
+    the lowest overhead but one worker may hold most connections while the
+    other idles, so its tail latency is the worst; it also needs gevent.
+    No access log by default: every message is already in var/state.db.
     """
-    if worker_class == "auto":
-        worker_class = best_worker_class()
     options = {
         "workers": max(1, workers),
         "worker_class": worker_class,
@@ -81,7 +74,7 @@ def combine(callback, site, prefix: str = "/wechat"):
 
 
 def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, server: str | None = None,
-        worker_class: str = "auto", threads: int = 1, preload: Callable[[], None] | None = None,
+        worker_class: str = "sync", threads: int = 1, preload: Callable[[], None] | None = None,
         access_log: bool = False, quiet: bool = True) -> None:
     """Serve ``app`` until interrupted.
 
@@ -93,7 +86,11 @@ def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, ser
     server = server or default_server()
     if server not in SERVERS:
         raise ValueError(f"未知的服务器 {server!r}，可选：{', '.join(SERVERS)}")
-    if preload is not None:
+    if preload is not None and not (server == "gunicorn" and worker_class == "gevent"):
+        # gevent patches threading in each worker after the fork; with jieba
+        # already loaded in the master, workers then sometimes hang on exit
+        # until gunicorn kills them (losing the last log batch). They load it
+        # themselves instead.
         preload()
     gc.collect()
     gc.freeze()
@@ -122,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--server", choices=SERVERS, default=None)
-    parser.add_argument("--worker-class", default="auto", choices=WORKER_CLASSES)
+    parser.add_argument("--worker-class", default="sync", choices=WORKER_CLASSES)
     args = parser.parse_args(argv)
     project = load_project(args.project)
     app = make_app(project)
