@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest

@@ -186,7 +186,6 @@ class Counts:
     written: int = 0
     unchanged: int = 0
     removed: int = 0
-    removed_paths: list[str] = field(default_factory=list)
 
 
 class Output:
@@ -297,9 +296,7 @@ class Output:
             if result.wrote:
                 written.add(result.path)
 
-        counts = Counts(written=len(written))
-        counts.removed_paths = sorted(p for p in old if p not in wanted)
-        counts.removed = len(counts.removed_paths)
+        counts = Counts(written=len(written), removed=sum(1 for p in old if p not in wanted))
         counts.unchanged = len(files) - counts.written
 
         if site_ok and not counts.written and not counts.removed:
