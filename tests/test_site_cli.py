@@ -67,24 +67,10 @@ def test_build_compiles_the_bot_database_too(runner, site_project):
     assert "应答库已生成" in result.stdout
 
 
-def test_compile_bot_skips_quietly_without_the_bot_module(monkeypatch, site_project):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_bot(name, *args, **kwargs):
-        if name == "wxcli.bot" or (name == "wxcli" and args and args[2] and "bot" in args[2]):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_bot)
-    assert site_cli._compile_bot(site_project) is None
-
-
 def test_serve_help_lists_its_options(runner):
     result = runner.invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--watch"):
+    for option in ("--host", "--port", "--watch", "--workers"):
         assert option in result.stdout
 
 

@@ -38,30 +38,24 @@ def _progress_bar(enabled: bool):
 
 
 def _compile_bot(project: Project, drafts: bool = False):
-    """Compile build/wx.db when the bot module offers ``compile_project``; else skip quietly."""
-    try:
-        from wxcli import bot
-    except ImportError:
-        return None
-    compile_project = getattr(bot, "compile_project", None)
-    if compile_project is None:
-        try:
-            from wxcli.bot.compiler import compile_project
-        except ImportError:
-            return None
+    """Compile flows/ and article keywords into build/wx.db (atomic; raises ContentError)."""
+    from wxcli.bot import compile_project
+
     return compile_project(project, drafts=drafts)
 
 
+def _write_review_page(project: Project) -> str:
+    """build/review/index.html: flow pictures, answers and what ``wx check`` finds."""
+    from wxcli.review.review_page import write_review_page
+
+    return f"审核页已生成：{project.relative(write_review_page(project))}"
+
+
 def _bot_summary(result) -> str:
-    if result is None:
-        return ""
-    parts = [f"{name} {getattr(result, name)}" for name in ("answers", "flows", "articles") if hasattr(result, name)]
-    return f"应答库已生成：{project_path(result)}" + (f"（{'，'.join(parts)}）" if parts else "")
-
-
-def project_path(result) -> str:
-    path = getattr(result, "path", None)
-    return str(path) if path else "build/wx.db"
+    return (
+        f"应答库已生成 build/wx.db：{result.answers} 条应答，{result.flows} 个流程，"
+        f"{result.articles} 篇文章关键词，{result.branches} 个网点，用时 {result.seconds:.2f} 秒"
+    )
 
 
 def _site_summary(report) -> str:
@@ -87,17 +81,17 @@ def build(
     for warning in report.warnings:
         err_console.print(str(warning), soft_wrap=True, markup=False)
     bot = _compile_bot(project, drafts)
-    if bot is not None:
-        for warning in getattr(bot, "warnings", []):
-            err_console.print(str(warning), soft_wrap=True, markup=False)
+    for warning in bot.warnings:
+        err_console.print(str(warning), soft_wrap=True, markup=False)
+    review = _write_review_page(project)
     if json_output:
-        print_json({"site": report.as_dict(), "bot": bot.as_dict() if hasattr(bot, "as_dict") else None})
+        print_json({"site": report.as_dict(), "bot": bot.as_dict(), "review": str(project.build_dir / "review")})
         return
     if report.warnings:
         err_console.print(f"站点有 {len(report.warnings)} 条警告（加 --strict 时视为错误）。", soft_wrap=True)
     console.print(_site_summary(report), soft_wrap=True, markup=False)
-    if bot is not None:
-        console.print(_bot_summary(bot), soft_wrap=True, markup=False)
+    console.print(_bot_summary(bot), soft_wrap=True, markup=False)
+    console.print(review, soft_wrap=True, markup=False)
 
 
 @handle_errors
@@ -105,20 +99,37 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址"),
     port: int = typer.Option(8000, "--port", help="端口"),
     watch: bool = typer.Option(False, "--watch", help="内容、模板、流程或 wx.toml 变化时自动重新生成，并刷新浏览器"),
+    workers: int = typer.Option(2, "--workers", min=1, help="生产模式的工作进程数（gunicorn）"),
+    server: str = typer.Option("", "--server", help="gunicorn（默认）或 waitress"),
     drafts: bool = typer.Option(False, "--drafts", help="预览时包括草稿（与 --watch 一起用）"),
 ) -> None:
-    """在本机预览微站（build/site）；--watch 时边改边看。"""
-    from wxcli.site.preview import serve as run_preview
+    """提供公众号回调 /wechat 和微站 build/site；--watch 时边改边看（单进程预览）。"""
+    from wxcli.server import make_app
 
     project = project_here()
-
-    def after_build(changed: Project) -> str:
-        return _bot_summary(_compile_bot(changed, drafts))
+    callback = make_app(project)
 
     def log(message: str) -> None:
         console.print(message, soft_wrap=True, markup=False)
 
     try:
-        run_preview(project, host, port, watch=watch, drafts=drafts, after_build=after_build, log=log)
+        if watch:
+            from wxcli.site.preview import serve as run_preview
+
+            def after_build(changed: Project) -> str:
+                return _bot_summary(_compile_bot(changed, drafts))
+
+            run_preview(project, host, port, watch=True, drafts=drafts, after_build=after_build, log=log,
+                        wechat_app=callback)
+            return
+        from wxcli import serving
+        from wxcli.site.preview import make_preview_app
+
+        if not project.db_path.is_file():
+            log("build/wx.db 还不存在：先运行 wx build，回调才有应答。")
+        log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{workers} 个工作进程，Ctrl+C 停止）")
+        app = make_preview_app(project, wechat_app=callback)
+        serving.run(app, host=host, port=port, workers=workers, server=server or None,
+                    preload=callback.config["wxcli.service"].preload)
     except OSError as exc:
         raise typer.BadParameter(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
