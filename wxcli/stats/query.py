@@ -17,11 +17,11 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from wxcli import state
+from wxcli.state import BUCKET_SECONDS, REPORT_INDEXES
 from wxcli.content import DateError, parse_date
 from wxcli.errors import WxError
 from wxcli.stats.normalise import normalise
 
-BUCKET_SECONDS = 900
 QUESTION_TYPES = ("text", "voice")
 # Unanswered: fell to ``default`` (the engine sets ``unanswered``) or got a
 # 您是不是想问 menu (rule ``menu``) instead of an answer.
@@ -34,17 +34,9 @@ START_KINDS = ("start", "enter")
 FINISH_KINDS = ("complete", "finish")
 END_KINDS = (*FINISH_KINDS, "exit", "timeout", "escape", "restart")
 
-# Extra indexes for the report, created on first use (see ``ensure_indexes``). Each
-# covers the columns of its query, in the order that query groups or sorts by, so
-# SQLite reads one narrow index in order instead of sorting a million table rows.
-INDEXES = {
-    # per 15-minute bucket: days, hours, types, rules, answers, unanswered, latency totals
-    "stats_messages_bucket": f"ON messages(CAST(time / {BUCKET_SECONDS} AS INTEGER),"
-    " msg_type, event, rule, answer_id, unanswered, time, latency_ms)",
-    "stats_messages_user": "ON messages(user, time)",
-    "stats_messages_latency": "ON messages(latency_ms, time) WHERE latency_ms IS NOT NULL",
-    "stats_flow_events_user": "ON flow_events(user, time, id, flow, kind, node)",
-}
+# The report's covering indexes are part of the state schema; ``ensure_indexes``
+# still adds them to a log written before they existed.
+INDEXES = REPORT_INDEXES
 
 
 @dataclass(frozen=True)
