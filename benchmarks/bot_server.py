@@ -8,7 +8,8 @@ For each size a synthetic project (``bot_data.py``) is compiled and served by
 with sessions, dedup, replay protection and the message log all on. WeRoBot
 (``pip install werobot``, in the ``bench`` extra) serves the same 1,000 keywords
 as ``robot.filter`` rules, sessions off, on the same gunicorn settings
-(``wxcli.serving.gunicorn_options``: sync workers) and worker count.
+(``wxcli.serving.gunicorn_options``: sync workers) and worker count;
+``--candidates`` compares the WSGI servers instead.
 
 wrk drives each with ``bot_wrk.lua``: every request a fresh, correctly signed
 text message from one of 1,000 users. Scenarios: a keyword hit (50 keywords

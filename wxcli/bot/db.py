@@ -127,7 +127,7 @@ class CompiledBot:
                 row = conn.execute("SELECT id, name, label, reply FROM answers WHERE id = ?", (answer_id,)).fetchone()
             ref = AnswerRef(row[0], row[1], row[2] or row[1], json.loads(row[3]))
             if len(self._answers) >= ANSWER_CACHE:
-                self._answers.pop(next(iter(self._answers)))
+                self._answers.clear()  # cheap and thread-safe; the hot answers come back at once
             self._answers[answer_id] = ref
         return ref
 

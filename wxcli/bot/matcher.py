@@ -25,13 +25,17 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-from wxcli.bot.db import CONTAINS, EXACT, CompiledBot
+from wxcli.bot.db import CONTAINS, CompiledBot
 from wxcli.bot.text import feature_weight, features, fold, normalize, strip_edges
 
 CANDIDATE_DOCS = 30
 """Phrasings fetched by BM25 before re-scoring."""
 ANSWER_SHARE = 0.6
 """How much of the score comes from all of an answer's phrasings together (vs the best one)."""
+FETCH_TERMS = 3
+"""Candidates come from the posting lists of at most this many of the message's
+rarest words (the others still count in the score): the best phrasing shares the
+rare words, and the work stays bounded however long the message."""
 COMMON_TERM_SHARE = 0.05
 """Words in more than this share of answers (and more than 200) are not used to fetch
 candidates — they would make retrieval scan a large part of the index — but still
@@ -169,7 +173,7 @@ def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candid
     # " f " in " a b c " finds a whole feature without building a set per row.
     probes = [(f" {f} ", w) for f, w in weight.items()]
     common = max(200, COMMON_TERM_SHARE * total)
-    fetch = [w for w in known if df[w] <= common] or [min(known, key=df.get)]
+    fetch = sorted((w for w in known if df[w] <= common), key=df.get)[:FETCH_TERMS] or [min(known, key=df.get)]
     with bot.connection() as conn:
         rows = conn.execute(_retrieval_sql(len(fetch)), [*_retrieval_params(fetch, weight), CANDIDATE_DOCS]).fetchall()
     best_doc: dict[int, tuple[float, str, float]] = {}
