@@ -60,7 +60,7 @@ def evaluate(bot: CompiledBot, paraphrases: list[dict], offtopic: list[str]) -> 
         accepted = _accepted(bot, case)
         menu_names = {c["answer"] for c in outcome.candidates} if outcome.rule == "menu" else set()
         if outcome.rule == "menu":
-            menu_names = {bot.answer(aid).name for aid in outcome.session.menu}
+            menu_names = set(outcome.session.menu)
         if outcome.rule == "menu" and menu_names & accepted:
             counts["menu"] += 1
         elif outcome.unanswered:

@@ -177,10 +177,12 @@ def _menu_text(bot: CompiledBot, menu: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
-def _menu_pick(session: Session, text: str) -> int | None:
+def _menu_pick(bot: CompiledBot, session: Session, text: str) -> AnswerRef | None:
+    """The answer a number picks from the pending menu (stored by name, so a
+    rebuild in between cannot make it point at another answer)."""
     choice = text.strip().rstrip(".。、")
     if choice.isascii() and choice.isdigit() and 1 <= int(choice) <= len(session.menu):
-        return session.menu[int(choice) - 1]
+        return bot.answer_by_name(session.menu[int(choice) - 1])
     return None
 
 
@@ -229,10 +231,10 @@ def answer(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: 
             outcome.session, outcome.session_changed = session, True
     if session is not None and session.menu:
         stale = now - session.updated > bot.settings.flow_timeout
-        picked = None if stale else _menu_pick(session, text)
+        picked = None if stale else _menu_pick(bot, session, text)
         if picked is not None:
             outcome.rule = "menu-pick"
-            return _give(bot, bot.answer(picked), msg, session, now, outcome)
+            return _give(bot, picked, msg, session, now, outcome)
         session = _without_menu(session)
         outcome.session, outcome.session_changed = session, True
 
@@ -244,7 +246,7 @@ def answer(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: 
         outcome.score = found.score
         outcome.reply = replies.text(_menu_text(bot, found.menu))
         base = session or Session(user=msg.from_user, started=now)
-        outcome.session = replace(base, menu=list(found.menu), updated=now)
+        outcome.session = replace(base, menu=[bot.answer(aid).name for aid in found.menu], updated=now)
         outcome.session_changed = True
         return outcome
     if found is not None and found.answer is not None:
