@@ -180,15 +180,20 @@ def _bool(value, key: str, line: int, problems: list[Problem], path: str) -> boo
     return False
 
 
+def _parse(text: str, shown: str) -> tuple[frontmatter.Document | None, list[Problem]]:
+    try:
+        return frontmatter.parse(text), []
+    except FrontMatterError as exc:
+        return None, [Problem(shown, exc.line, str(exc))]
+
+
 def article_from_text(text: str, path: Path, project: Project) -> tuple[Article | None, list[Problem]]:
     """Parse and validate one article's text. Problems name ``path:line``."""
     shown = project.relative(path)
-    try:
-        doc = frontmatter.parse(text)
-    except FrontMatterError as exc:
-        return None, [Problem(shown, exc.line, str(exc))]
-    meta, problems = doc.meta, []
-    line = doc.line_of
+    doc, problems = _parse(text, shown)
+    if doc is None:
+        return None, problems
+    meta, line = doc.meta, doc.line_of
 
     title = meta.get("title")
     if title is None or not str(title).strip():
@@ -248,12 +253,10 @@ def read_article(path: Path, project: Project) -> Article:
 
 def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | None, list[Problem]]:
     shown = project.relative(path)
-    try:
-        doc = frontmatter.parse(text)
-    except FrontMatterError as exc:
-        return None, [Problem(shown, exc.line, str(exc))]
+    doc, problems = _parse(text, shown)
+    if doc is None:
+        return None, problems
     meta = doc.meta
-    problems = []
     if not str(meta.get("title") or "").strip():
         problems.append(Problem(shown, doc.line_of("title") if "title" in meta else 2, "缺少必填字段 title（栏目名称）"))
     order = meta.get("order", 0)
