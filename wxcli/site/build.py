@@ -26,7 +26,7 @@ from wxcli.fsutil import atomic_write_bytes
 from wxcli.project import Project
 
 from . import model as site_model
-from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Rendered
+from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Row, decode
 from .output import Output, Result, TreeWriter, _inode
 from .pages import PAGES_VERSION, Assets, Keys, Page, PageRenderer, article_page, feed_pages, plan
 from .parallel import default_workers, fork_pool
@@ -245,7 +245,7 @@ class _RenderJob:
     pages: list[Page]
     writer: TreeWriter
     cache_path: Path
-    memory: dict[str, Rendered]
+    memory: dict[str, Row]
     _reader: tuple[int, MarkdownCache] | None = None
 
     def reader(self) -> MarkdownCache:
@@ -267,7 +267,7 @@ class _RenderJob:
                 keys.add(page.args[0].md_key)
             elif page.kind == "feed":
                 keys.update(e.md_key for e in page.args[1])
-        found = {k: self.memory[k] for k in keys if k in self.memory}
+        found = {k: decode(self.memory[k]) for k in keys if k in self.memory}
         missing = keys - found.keys()
         if missing:
             found.update(self.reader().get_many(missing))
@@ -321,7 +321,7 @@ def _render_all(job: _RenderJob, workers: int, progress, root: Path) -> list[Res
 def _render_slices(job: _RenderJob, workers: int, progress) -> list[Result]:
     global _JOB
     total = len(job.pages)
-    step = 100 if workers <= 1 or total < PARALLEL_PAGES else max(50, min(400, total // (workers * 8)))
+    step = 100 if workers <= 1 or total < PARALLEL_PAGES else max(50, min(150, total // (workers * 8)))
     slices = [(i, min(i + step, total)) for i in range(0, total, step)]
     results: list[Result] = []
     if workers <= 1 or total < PARALLEL_PAGES:
@@ -410,7 +410,7 @@ class _Reading:
 
     entries: list[Entry]
     problems: list[Problem]
-    fresh: dict[str, Rendered]  # HTML rendered in this build, by Markdown cache key
+    fresh: dict[str, Row]  # HTML rendered in this build, by Markdown cache key
     old: dict  # relpath → Record as of the last successful build
     records: dict  # relpath → Record now
     changed: set[str]  # relpaths parsed again in this build
@@ -439,9 +439,9 @@ def _read_entries(project, scan, settings, cache, renderer, *, clean, workers, p
         known = cache.keys() if len(todo) >= PARALLEL_FILES else set()
         context = ParseContext(scan_project(project), renderer, known, old)
 
-        def keep(rendered: dict) -> None:
-            cache.put_many(rendered)
-            fresh.update(rendered)
+        def keep(rows: dict) -> None:
+            cache.put_rows(rows)
+            fresh.update(rows)
 
         in_process = {}
         for parsed in parse_files(context, todo, workers, progress, store=keep):

@@ -242,14 +242,19 @@ class MarkdownRenderer:
 # ---------------------------------------------------------------- cache
 
 
-def _encode(rendered: Rendered) -> tuple[str, bytes]:
+Row = tuple[bytes, bytes]  # (HTML as UTF-8, pickled toc/refs): a cache row, cheap to send between processes
+
+
+def encode(rendered: Rendered) -> Row:
+    """A rendered body as a cache row; workers encode, so the parent only copies bytes."""
     meta = (rendered.toc, tuple(tuple(ref) for ref in rendered.refs), rendered.toc_placed)
-    return rendered.html, pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
+    return rendered.html.encode("utf-8"), pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _decode(html: str, meta: bytes) -> Rendered:
+def decode(row: Row) -> Rendered:
+    html, meta = row
     toc, refs, placed = pickle.loads(meta)
-    return Rendered(html=html, toc=toc, refs=tuple(Ref(*ref) for ref in refs), toc_placed=placed)
+    return Rendered(html=html.decode("utf-8"), toc=toc, refs=tuple(Ref(*ref) for ref in refs), toc_placed=placed)
 
 
 class MarkdownCache:
@@ -272,20 +277,21 @@ class MarkdownCache:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         db.execute("PRAGMA synchronous=OFF")
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("DROP TABLE IF EXISTS rendered")
-        db.execute("CREATE TABLE IF NOT EXISTS bodies (key TEXT PRIMARY KEY, html TEXT NOT NULL, meta BLOB NOT NULL)")
+        for stale in ("rendered", "bodies"):
+            db.execute(f"DROP TABLE IF EXISTS {stale}")
+        db.execute("CREATE TABLE IF NOT EXISTS markdown (key TEXT PRIMARY KEY, html BLOB NOT NULL, meta BLOB NOT NULL)")
         return db
 
     def keys(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT key FROM bodies")}
+        return {row[0] for row in self.db.execute("SELECT key FROM markdown")}
 
     def get_many(self, keys) -> dict[str, Rendered]:
         found, keys = {}, list(dict.fromkeys(keys))
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, html, meta in self.db.execute(f"SELECT key, html, meta FROM bodies WHERE key IN ({marks})", chunk):
-                found[key] = _decode(html, meta)
+            for key, html, meta in self.db.execute(f"SELECT key, html, meta FROM markdown WHERE key IN ({marks})", chunk):
+                found[key] = decode((html, meta))
         return found
 
     def refs_many(self, keys) -> dict[str, tuple[Ref, ...]]:
@@ -293,29 +299,29 @@ class MarkdownCache:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, meta in self.db.execute(f"SELECT key, meta FROM bodies WHERE key IN ({marks})", chunk):
+            for key, meta in self.db.execute(f"SELECT key, meta FROM markdown WHERE key IN ({marks})", chunk):
                 found[key] = tuple(Ref(*ref) for ref in pickle.loads(meta)[1])
         return found
 
     def put_many(self, items: dict[str, Rendered]) -> None:
-        if not items:
+        self.put_rows({key: encode(rendered) for key, rendered in items.items()})
+
+    def put_rows(self, rows: dict[str, Row]) -> None:
+        if not rows:
             return
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
-                ((key, *_encode(rendered)) for key, rendered in items.items()),
-            )
+            self.db.executemany("INSERT OR REPLACE INTO markdown VALUES (?, ?, ?)", ((k, *row) for k, row in rows.items()))
 
     def prune(self, keep: set[str]) -> int:
         """Drop bodies no article uses any more, once they outnumber the live ones."""
-        total = self.db.execute("SELECT count(*) FROM bodies").fetchone()[0]
+        total = self.db.execute("SELECT count(*) FROM markdown").fetchone()[0]
         if total <= len(keep) * 2 + 200:
             return 0
         stale = self.keys() - keep
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("DELETE FROM bodies WHERE key = ?", ((k,) for k in stale))
+            self.db.executemany("DELETE FROM markdown WHERE key = ?", ((k,) for k in stale))
         return len(stale)
 
     def close(self) -> None:

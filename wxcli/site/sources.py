@@ -28,7 +28,7 @@ from wxcli.errors import Problem
 from wxcli.fsutil import atomic_write_bytes
 from wxcli.project import Project
 
-from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Rendered
+from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Row, encode
 
 PARALLEL_FILES = 200  # fewer changed files than this are parsed in-process
 RACY_FINE_NS = 50_000_000
@@ -323,7 +323,7 @@ class Parsed:
     relpath: str
     record: Record | None
     problems: list[Problem]
-    rendered: tuple[str, Rendered] | None = None  # (key, html) for the cache
+    rendered: tuple[str, Row] | None = None  # (key, cache row) of newly rendered HTML
     needs_refs: bool = False  # the body was in the cache: refs come from there
 
 
@@ -356,7 +356,7 @@ def parse_file(context: ParseContext, relpath: str, sig: Sig, trust_before: int)
         relpath,
         Record(sig, trusted, digest, entry),
         [],
-        rendered=(key, rendered) if rendered else None,
+        rendered=(key, encode(rendered)) if rendered else None,
         needs_refs=rendered is None,
     )
 
@@ -387,7 +387,7 @@ def parse_files(context: ParseContext, items: list[tuple[str, Sig, int]], worker
 
     _WORKER_CONTEXT = context
     try:
-        size = max(20, min(250, total // (workers * 8)))
+        size = max(20, min(100, total // (workers * 8)))
         chunks = [items[i : i + size] for i in range(0, total, size)]
         results, done = [], 0
         with fork_pool(workers) as pool:
