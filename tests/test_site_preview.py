@@ -16,10 +16,10 @@ from wxcli.site import build_site
 from wxcli.site.preview import BuildStatus, Preview, is_relevant, make_preview_app
 
 
-def call(app, path: str, method: str = "GET", query: str = ""):
+def call(app, path: str, method: str = "GET", query: str = "", **extra):
     environ = {}
     setup_testing_defaults(environ)
-    environ.update(PATH_INFO=path.encode("utf-8").decode("latin-1"), REQUEST_METHOD=method, QUERY_STRING=query)
+    environ.update(PATH_INFO=path.encode("utf-8").decode("latin-1"), REQUEST_METHOD=method, QUERY_STRING=query, **extra)
     captured = {}
 
     def start_response(status, headers):
@@ -183,3 +183,17 @@ def test_watch_rebuilds_on_change_and_survives_errors(site_project):
         assert b"_wx" not in (site_project.site_dir / "card/annual-fee/index.html").read_bytes()
     finally:
         preview.stop()
+
+
+def test_unchanged_files_answer_304_and_rebuilt_ones_do_not(built):
+    app = make_preview_app(built)
+    _, headers, _ = call(app, "/card/annual-fee/")
+    tag = headers["ETag"]
+    assert call(app, "/card/annual-fee/", HTTP_IF_NONE_MATCH=tag)[0] == 304
+    build_site(built, workers=1)
+    assert call(app, "/card/annual-fee/", HTTP_IF_NONE_MATCH=tag)[0] == 304
+    article = built.content_dir / "card/annual-fee.md"
+    article.write_text(article.read_text(encoding="utf-8").replace("标准卡", "金卡"), encoding="utf-8")
+    build_site(built, workers=1)
+    status, _, body = call(app, "/card/annual-fee/", HTTP_IF_NONE_MATCH=tag)
+    assert status == 200 and "金卡".encode() in body

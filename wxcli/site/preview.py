@@ -173,16 +173,24 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
                 location = quote(prefix + path + "/")
                 return respond(start_response, "301 Moved Permanently", b"", "text/plain", [("Location", location)])
             target = target / "index.html"
-        if not target.is_file():
+        try:
+            stat = target.stat()
+            body = target.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return not_found(start_response)
-        body = target.read_bytes()
         content_type = _content_type(target)
-        if live_reload and content_type.startswith("text/html"):
+        live_page = live_reload and content_type.startswith("text/html")
+        # An unchanged file keeps its inode and mtime across builds (see output.py), so they make the tag.
+        tag = f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}' + (f'-{status.version}"' if live_page else '"')
+        if environ.get("HTTP_IF_NONE_MATCH") == tag:
+            start_response("304 Not Modified", [("ETag", tag), ("Cache-Control", "no-cache")])
+            return [b""]
+        if live_page:
             body = inject(body, live_snippet(status))
         if environ.get("REQUEST_METHOD") == "HEAD":
-            start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+            start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body))), ("ETag", tag)])
             return [b""]
-        return respond(start_response, "200 OK", body, content_type)
+        return respond(start_response, "200 OK", body, content_type, [("ETag", tag)])
 
     def app(environ, start_response):
         path = _request_path(environ)
