@@ -1,6 +1,6 @@
 /* 微站搜索：在浏览器里筛选构建时生成的 search.json。
- * 关键词匹配标题或摘要中的连续文字，或按顺序出现在标题中的字（模糊搜索）；
- * 可按栏目和发布日期筛选。只用 ES5，兼容较旧的微信内置浏览器。 */
+ * 标题用与命令行 wx article list --title 相同的模糊搜索（连续出现优先，其次按顺序出现的字），
+ * 摘要里包含关键词的排在其后；可按栏目和发布日期筛选。只用 ES5，兼容较旧的微信内置浏览器。 */
 (function () {
   "use strict";
   var PAGE = 20;
@@ -19,7 +19,7 @@
   var columnTitles = {};
   var matches = [];
   var shown = 0;
-  var terms = [];
+  var needle = "";
   var timer = null;
 
   function escapeHtml(text) {
@@ -28,43 +28,61 @@
     });
   }
 
-  /* Every character of needle appears in hay, in order (e.g. 房贷利率 ~ 个人住房贷款利率调整). */
-  function inOrder(hay, needle) {
-    var at = 0;
-    for (var i = 0; i < needle.length; i++) {
-      at = hay.indexOf(needle.charAt(i), at);
-      if (at < 0) { return false; }
-      at += 1;
+  /* The CLI's 标题模糊搜索 (wxcli/fuzzy.py): a contiguous match beats any gapped one; among
+   * contiguous ones an earlier position and a shorter title win; a gapped match (the query's
+   * characters in order) loses points for every skipped character. null: no match. */
+  function titleScore(title, needle) {
+    var position = title.indexOf(needle);
+    if (position >= 0) { return 1000 - position - 0.1 * (title.length - needle.length); }
+    var best = null;
+    for (var start = title.indexOf(needle.charAt(0)); start >= 0; start = title.indexOf(needle.charAt(0), start + 1)) {
+      var gaps = gapsFrom(title, needle, start);
+      if (gaps === null) { break; }
+      best = best === null ? gaps : Math.min(best, gaps);
     }
-    return true;
+    return best === null ? null : 500 - 5 * best - 0.1 * title.length;
   }
 
-  function scoreTerm(item, term) {
-    var title = item.t.toLowerCase();
-    if (title.indexOf(term) >= 0) { return 3; }
-    if (item.s.toLowerCase().indexOf(term) >= 0) { return 2; }
-    if (term.length > 1 && inOrder(title, term)) { return 1; }
-    return 0;
+  function gapsFrom(title, needle, start) {
+    var cursor = start + 1, gaps = 0;
+    for (var i = 1; i < needle.length; i++) {
+      var found = title.indexOf(needle.charAt(i), cursor);
+      if (found < 0) { return null; }
+      gaps += found - cursor;
+      cursor = found + 1;
+    }
+    return gaps;
   }
 
-  function highlight(text, words) {
+  /* Title first (fuzzy, as in the CLI), then summaries that contain the query. */
+  function score(item, needle) {
+    var title = titleScore(normalise(item.t), needle);
+    if (title !== null) { return title; }
+    return normalise(item.s).indexOf(needle) >= 0 ? 100 : null;
+  }
+
+  function normalise(text) {
+    return text.replace(/\s+/g, "").toLowerCase();
+  }
+
+  /* Marks the query in text: where it occurs whole, else its characters in order. */
+  function highlight(text, needle) {
+    if (!needle) { return escapeHtml(text); }
     var lower = text.toLowerCase();
-    var marks = [];
-    for (var w = 0; w < words.length; w++) {
-      var from = 0, at;
-      while (words[w] && (at = lower.indexOf(words[w], from)) >= 0) {
-        marks.push([at, at + words[w].length]);
-        from = at + words[w].length;
+    var at = lower.indexOf(needle);
+    if (at >= 0) {
+      return escapeHtml(text.slice(0, at)) + "<mark>" + escapeHtml(text.slice(at, at + needle.length)) + "</mark>" +
+        escapeHtml(text.slice(at + needle.length));
+    }
+    var out = "", from = 0, next = 0;
+    for (var i = 0; i < text.length; i++) {
+      if (next < needle.length && lower.charAt(i) === needle.charAt(next)) {
+        out += escapeHtml(text.slice(from, i)) + "<mark>" + escapeHtml(text.charAt(i)) + "</mark>";
+        from = i + 1;
+        next += 1;
       }
     }
-    marks.sort(function (a, b) { return a[0] - b[0]; });
-    var out = "", pos = 0;
-    for (var m = 0; m < marks.length; m++) {
-      if (marks[m][0] < pos) { continue; }
-      out += escapeHtml(text.slice(pos, marks[m][0])) + "<mark>" + escapeHtml(text.slice(marks[m][0], marks[m][1])) + "</mark>";
-      pos = marks[m][1];
-    }
-    return out + escapeHtml(text.slice(pos));
+    return next === needle.length ? out + escapeHtml(text.slice(from)) : escapeHtml(text);
   }
 
   function readForm() {
@@ -79,9 +97,9 @@
   function run() {
     if (!index) { return; }
     var query = readForm();
-    terms = query.q ? query.q.toLowerCase().split(/\s+/) : [];
+    needle = normalise(query.q);
     matches = [];
-    if (!terms.length && !query.column && !query.from && !query.to) {
+    if (!needle && !query.column && !query.from && !query.to) {
       statusBox.textContent = "输入关键词，或选择栏目、发布日期。";
       list.innerHTML = "";
       more.hidden = true;
@@ -93,13 +111,8 @@
       if (query.column && item.c !== query.column) { continue; }
       if (query.from && item.d < query.from) { continue; }
       if (query.to && item.d > query.to) { continue; }
-      var score = 0, ok = true;
-      for (var t = 0; t < terms.length && ok; t++) {
-        var s = scoreTerm(item, terms[t]);
-        if (!s) { ok = false; }
-        score += s;
-      }
-      if (ok) { matches.push({ item: item, score: score, order: i }); }
+      var value = needle ? score(item, needle) : 0;
+      if (value !== null) { matches.push({ item: item, score: value, order: i }); }
     }
     matches.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
     statusBox.textContent = matches.length ? "找到 " + matches.length + " 篇文章" : "没有找到相关文章，换个词试试。";
@@ -111,8 +124,8 @@
   function card(item) {
     var column = columnTitles[item.c] ? " · " + escapeHtml(columnTitles[item.c]) : "";
     return '<li class="card"><a class="card-link" href="' + escapeHtml(item.u) + '"><div class="card-text">' +
-      '<h2 class="card-title">' + highlight(item.t, terms) + "</h2>" +
-      '<p class="card-summary">' + highlight(item.s, terms) + "</p>" +
+      '<h2 class="card-title">' + highlight(item.t, needle) + "</h2>" +
+      '<p class="card-summary">' + highlight(item.s, needle) + "</p>" +
       '<p class="card-meta"><time>' + escapeHtml(item.d) + "</time>" + column + "</p></div></a></li>";
   }
 
