@@ -28,7 +28,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
 
 from wxcli.bot import yamlsrc
 from wxcli.bot.settings import BotSettings, bot_settings, parse_duration
@@ -845,7 +844,11 @@ def _answer_rows(answers: list[Answer]) -> list[tuple]:
 
 def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
     """Create the schema with sqlite-utils and bulk-load the rows (plain tuples,
-    ``executemany``: the big tables are tens of thousands of rows)."""
+    ``executemany``: the big tables are tens of thousands of rows). sqlite-utils
+    is imported here because it pulls in numpy, which every ``wx`` command would
+    otherwise pay for at start-up."""
+    import sqlite_utils
+
     db = sqlite_utils.Database(str(path))
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
