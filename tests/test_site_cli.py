@@ -64,7 +64,7 @@ def test_build_compiles_the_bot_database_too(runner, site_project):
     result = runner.invoke(app, ["build"])
     assert result.exit_code == 0
     assert site_project.db_path.is_file()
-    assert "应答库已生成" in result.stdout
+    assert "应答库 build/wx.db" in result.stdout
 
 
 def test_serve_help_lists_its_options(runner):

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
+from wxcli import stamps
 from wxcli.bot import yamlsrc
 from wxcli.bot.settings import BotSettings, bot_settings, parse_duration
 from wxcli.bot.synonyms import BUILTIN_SYNONYMS
@@ -74,6 +74,14 @@ class CompileResult:
     synonym_groups: int = 0
     seconds: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict, seconds: float) -> "CompileResult":
+        """The result recorded by the last compile of unchanged sources."""
+        counts = {k: data[k] for k in ("answers", "keywords", "docs", "flows", "nodes", "branches", "articles",
+                                        "synonym_groups")}
+        warnings = [Problem(**w) for w in data["warnings"]]
+        return cls(path=Path(data["path"]), seconds=seconds, warnings=warnings, **counts)
 
     def as_dict(self) -> dict:
         return {
@@ -889,6 +897,12 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     left untouched. Returns counts and warnings.
     """
     started = time.perf_counter()
+    target = Path(out) if out else project.db_path
+    stamp = project.cache_dir / "wx-db.stamp"
+    signature = stamps.input_signature(project, f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
+    unchanged = stamps.recorded(stamp, signature) if target.is_file() else None
+    if unchanged is not None:
+        return CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
     sources, ctx = read_sources(project, drafts=drafts)
     answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
     events: dict[str, str] = {}
@@ -923,7 +937,6 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         "branches": [(i, b["name"], b["address"], b["phone"], b["lat"], b["lng"], b["hours"], b["line"])
                      for i, b in enumerate(sources.branches)],
     }
-    target = Path(out) if out else project.db_path
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -936,9 +949,11 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return CompileResult(
+    result = CompileResult(
         path=target, answers=len(sources.answers), keywords=len(keyword_rows), docs=len(docs),
         flows=len(flows), nodes=sum(len(f["nodes"]) for f in flows.values()), branches=len(sources.branches),
         articles=sum(1 for a in ctx.articles.values() if a.keywords), synonym_groups=len(sources.synonyms.groups),
         seconds=time.perf_counter() - started, warnings=[p for p in ctx.problems if not p.is_error],
     )
+    stamps.record(stamp, signature, result.as_dict())
+    return result

@@ -46,14 +46,15 @@ def _compile_bot(project: Project, drafts: bool = False):
 
 def _write_review_page(project: Project) -> str:
     """build/review/index.html: flow pictures, answers and what ``wx check`` finds."""
-    from wxcli.review.review_page import write_review_page
+    from wxcli.review.review_page import refresh_review_page
 
-    return f"审核页已生成：{project.relative(write_review_page(project))}"
+    path, written = refresh_review_page(project)
+    return f"审核页{'已生成' if written else '未变'}：{project.relative(path)}"
 
 
 def _bot_summary(result) -> str:
     return (
-        f"应答库已生成 build/wx.db：{result.answers} 条应答，{result.flows} 个流程，"
+        f"应答库 build/wx.db：{result.answers} 条应答，{result.flows} 个流程，"
         f"{result.articles} 篇文章关键词，{result.branches} 个网点，用时 {result.seconds:.2f} 秒"
     )
 

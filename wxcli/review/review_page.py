@@ -12,6 +12,7 @@ import time
 from html import escape
 from pathlib import Path
 
+from wxcli import stamps
 from wxcli.bot import compiler
 from wxcli.errors import Problem, WxError
 from wxcli.fsutil import atomic_write_text
@@ -219,3 +220,20 @@ def write_review_page(project: Project, problems: list[Problem] | None = None) -
     path = review_path(project)
     atomic_write_text(path, render_page(project, list(problems)))
     return path
+
+
+def refresh_review_page(project: Project) -> tuple[Path, bool]:
+    """Rewrite the review page unless its inputs are unchanged since it was last written.
+
+    Returns the page's path and whether it was written. Checking every article
+    and drawing every flow takes seconds on a big project; a no-change ``wx
+    build`` should not pay for it.
+    """
+    path = review_path(project)
+    stamp = project.cache_dir / "review.stamp"
+    signature = stamps.input_signature(project, "review")
+    if path.is_file() and stamps.recorded(stamp, signature) is not None:
+        return path, False
+    write_review_page(project)
+    stamps.record(stamp, signature, {"page": project.relative(path)})
+    return path, True
