@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from wxcli.errors import WxError
+from wxcli.errors import WxError, display_path
 
 CONFIG_NAME = "wx.toml"
 ENV_OVERRIDES = {
@@ -76,10 +76,7 @@ class Project:
     trash_dir = property(lambda self: self.root / "var" / "trash")
 
     def relative(self, path: Path) -> str:
-        try:
-            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return Path(path).as_posix()
+        return display_path(Path(path), self.root)
 
 
 def find_root(start: Path | None = None) -> Path:

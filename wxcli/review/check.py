@@ -80,14 +80,19 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
     links from published articles to drafts are still reported.
     """
     from wxcli.site.build import link_warnings, structure_problems
-    from wxcli.site.markdown import MarkdownRenderer
+    from wxcli.site.markdown import MarkdownCache, MarkdownRenderer
     from wxcli.site.sources import entry_from_article, scan_inputs
 
     renderer = MarkdownRenderer()
+    keys = [renderer.key(article.body, article.column) for article in content.articles]
+    cache = MarkdownCache(project.cache_dir / "markdown.sqlite")  # the site build's: most bodies are there
+    try:
+        known = cache.refs_many(keys)
+    finally:
+        cache.close()
     entries = []
-    for article in content.articles:
-        refs = renderer.render(article.body, article.column).refs
-        key = renderer.key(article.body, article.column)
+    for article, key in zip(content.articles, keys):
+        refs = known[key] if key in known else renderer.render(article.body, article.column).refs
         shown = project.relative(article.path)
         entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
     media = set(scan_inputs(project, []).media)
