@@ -33,7 +33,7 @@ from wxcli.bot import yamlsrc
 from wxcli.bot.settings import BotSettings, bot_settings, parse_duration
 from wxcli.bot.synonyms import BUILTIN_SYNONYMS
 from wxcli.bot.text import Synonyms, feature_weight, features, normalize, strip_edges
-from wxcli.content import load_content
+from wxcli.content import Content, load_content
 from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
 
@@ -819,8 +819,11 @@ def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[tuple], l
 # ---------------------------------------------------------------- entry points
 
 
-def read_sources(project: Project, *, drafts: bool = False) -> tuple[Sources, _Context]:
-    """Read and check every bot source; problems are collected, nothing raised."""
+def read_sources(project: Project, *, drafts: bool = False, content: Content | None = None) -> tuple[Sources, _Context]:
+    """Read and check every bot source; problems are collected, nothing raised.
+
+    ``content`` is the already-loaded articles when the caller has them (``wx check``).
+    """
     try:
         settings = bot_settings(project.bot)
     except Exception as exc:  # WxError from a bad wx.toml value
@@ -828,7 +831,7 @@ def read_sources(project: Project, *, drafts: bool = False) -> tuple[Sources, _C
         problems = [Problem("wx.toml", 1, str(exc).removeprefix("wx.toml: "))]
     else:
         problems = []
-    content = load_content(project)
+    content = content or load_content(project)
     articles = {a.slug: a for a in content.articles if drafts or not a.draft}
     probe = _Context(project, articles, set())
     files = read_flow_files(project, probe)

@@ -34,7 +34,7 @@ CHINA_LNG = (73.4, 135.1)
 def check_project(project: Project, strict: bool = False) -> list[Problem]:
     """All problems, sorted by file and line; with ``strict`` warnings become errors."""
     content = load_content(project)
-    sources, ctx = compiler.read_sources(project)
+    sources, ctx = compiler.read_sources(project, content=content)
     net = build_net(sources.flow_files)
     found = [
         *content.problems,
