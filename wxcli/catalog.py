@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, article_from_text
+from wxcli.content import COLUMN_FILE, article_from_text, is_column_name
 from wxcli.fuzzy import fuzzy_score
 from wxcli.project import Project
 
@@ -84,7 +84,7 @@ def _scan(project: Project) -> dict[str, tuple[Path, str]]:
         return found
     with os.scandir(content) as columns:
         for column in columns:
-            if not column.is_dir() or column.name == MEDIA_FOLDER or column.name.startswith((".", "_")):
+            if not column.is_dir() or not is_column_name(column.name):
                 continue
             with os.scandir(column.path) as files:
                 for entry in files:

@@ -284,13 +284,18 @@ def read_column(path: Path, project: Project) -> Column:
     return column
 
 
+def is_column_name(name: str) -> bool:
+    """Whether a folder under content/ may hold articles (not media/, not hidden or ``_`` folders)."""
+    return name != MEDIA_FOLDER and not name.startswith((".", "_"))
+
+
 def column_folders(project: Project) -> list[Path]:
     """Folders under content/ that may hold articles (everything but media/ and hidden ones)."""
     if not project.content_dir.is_dir():
         return []
     return sorted(
         p for p in project.content_dir.iterdir()
-        if p.is_dir() and p.name != MEDIA_FOLDER and not p.name.startswith((".", "_"))
+        if p.is_dir() and is_column_name(p.name)
     )
 
 

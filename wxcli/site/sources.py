@@ -23,7 +23,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from wxcli import __version__
-from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text
+from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text, is_column_name
 from wxcli.errors import Problem
 from wxcli.fsutil import atomic_write_bytes
 from wxcli.project import Project
@@ -177,7 +177,7 @@ def scan_inputs(project: Project, theme_dirs: list[Path]) -> Scan:
     if content.is_dir():
         with os.scandir(content) as top:
             folders = sorted(
-                (e for e in top if e.is_dir() and e.name != MEDIA_FOLDER and not e.name.startswith((".", "_"))),
+                (e for e in top if e.is_dir() and is_column_name(e.name)),
                 key=lambda e: e.name,
             )
         for folder in folders:
