@@ -25,6 +25,7 @@ def test_unchanged_sources_keep_the_compiled_database(tmp_path):
     inode = project.db_path.stat().st_ino
     again = compile_project(project)
     assert project.db_path.stat().st_ino == inode
+    assert again.reused and not first.reused
     assert again.as_dict() | {"seconds": 0} == first.as_dict() | {"seconds": 0}
 
     flow = next((project.root / "flows").glob("*.yml"))

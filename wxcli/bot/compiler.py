@@ -74,6 +74,7 @@ class CompileResult:
     synonym_groups: int = 0
     seconds: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
+    reused: bool = False  # the sources were unchanged, so the existing database was kept
 
     @classmethod
     def from_dict(cls, data: dict, seconds: float) -> "CompileResult":
@@ -81,7 +82,7 @@ class CompileResult:
         counts = {k: data[k] for k in ("answers", "keywords", "docs", "flows", "nodes", "branches", "articles",
                                         "synonym_groups")}
         warnings = [Problem(**w) for w in data["warnings"]]
-        return cls(path=Path(data["path"]), seconds=seconds, warnings=warnings, **counts)
+        return cls(path=Path(data["path"]), seconds=seconds, warnings=warnings, reused=True, **counts)
 
     def as_dict(self) -> dict:
         return {

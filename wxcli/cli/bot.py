@@ -43,24 +43,14 @@ def register(app: typer.Typer) -> None:
 # ---------------------------------------------------------------- the compiled bot
 
 
-def _source_mtime(project: Project) -> float:
-    paths = [project.root / "wx.toml"]
-    if project.flows_dir.is_dir():
-        paths += [p for p in project.flows_dir.rglob("*") if p.is_file() and p.suffix in (".yml", ".csv")]
-    if project.content_dir.is_dir():
-        paths += list(project.content_dir.rglob("*.md"))
-    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
-
-
 def fresh_bot(project: Project) -> CompiledBot:
-    """The compiled bot, recompiling ``build/wx.db`` first when a source is newer."""
-    db = project.db_path
-    if not db.exists() or db.stat().st_mtime < _source_mtime(project):
-        result = compile_project(project)
+    """The compiled bot; ``compile_project`` recompiles ``build/wx.db`` only when a source changed."""
+    result = compile_project(project)
+    if not result.reused:
         for warning in result.warnings:
             err_console.print(f"警告：{warning}", markup=False, soft_wrap=True)
-        err_console.print(f"已编译机器人数据库 {project.relative(db)}（{result.answers} 条应答，{result.flows} 个流程）")
-    return CompiledBot(db)
+        err_console.print(f"已编译机器人数据库 {project.relative(result.path)}（{result.answers} 条应答，{result.flows} 个流程）")
+    return CompiledBot(result.path)
 
 
 # ---------------------------------------------------------------- messages
