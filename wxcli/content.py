@@ -277,13 +277,6 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
     ), []
 
 
-def read_column(path: Path, project: Project) -> Column:
-    column, problems = column_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
-    if problems:
-        raise ContentError(problems)
-    return column
-
-
 def is_column_name(name: str) -> bool:
     """Whether a folder under content/ may hold articles (not media/, not hidden or ``_`` folders)."""
     return name != MEDIA_FOLDER and not name.startswith((".", "_"))
