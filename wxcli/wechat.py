@@ -109,15 +109,20 @@ def _parse_root(body: bytes | str) -> etree._Element:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise BadXML("XML 含有 DOCTYPE/DTD，已拒绝")
-    if any(isinstance(node, etree._Entity) for node in root.iter()):
-        raise BadXML("XML 含有实体引用，已拒绝")
     if root.tag != "xml":
         raise BadXML(f"XML 根元素应为 <xml>，收到 <{root.tag}>")
     return root
 
 
-def _text(element: etree._Element) -> str:
-    return "".join(element.itertext())
+def _leaf_text(element: etree._Element) -> str:
+    """The text of an element without element children.
+
+    Comments and PIs are dropped by the parser, so a node left inside a leaf
+    can only be an unexpanded entity reference: refused, never silently cut.
+    """
+    if len(element):
+        raise BadXML("XML 含有实体引用，已拒绝")
+    return element.text or ""
 
 
 def _flatten(root: etree._Element) -> dict[str, str]:
@@ -126,14 +131,19 @@ def _flatten(root: etree._Element) -> dict[str, str]:
     flat: dict[str, str] = {}
     containers = []
     for child in root:
-        if len(child):
+        tag = child.tag
+        if not isinstance(tag, str):
+            raise BadXML("XML 含有实体引用，已拒绝")
+        if len(child) and any(isinstance(node.tag, str) for node in child):
             containers.append(child)
-        else:
-            flat.setdefault(child.tag, _text(child))
+        elif tag not in flat:
+            flat[tag] = _leaf_text(child)
     for container in containers:
-        for leaf in container.iterdescendants():
-            if not len(leaf):
-                flat.setdefault(leaf.tag, _text(leaf))
+        for leaf in container.iter():
+            if not isinstance(leaf.tag, str):
+                raise BadXML("XML 含有实体引用，已拒绝")
+            if leaf is not container and not len(leaf) and leaf.tag not in flat:
+                flat[leaf.tag] = leaf.text or ""
     return flat
 
 
@@ -271,14 +281,16 @@ def cdata(value: Any) -> str:
 def _element(name: str, value: Any) -> str:
     if not _XML_NAME.match(name):
         raise ValueError(f"不是合法的 XML 元素名：{name!r}")
-    if isinstance(value, Mapping):
-        inner = "".join(_element(k, v) for k, v in value.items() if v is not None)
-    elif isinstance(value, (list, tuple)):
-        inner = "".join(_element("item", v) for v in value)
+    if isinstance(value, str):
+        inner = cdata(value)
     elif isinstance(value, bool):
         raise ValueError(f"{name}: 布尔值没有约定的 XML 写法")
     elif isinstance(value, (int, float)):
         inner = str(value)
+    elif isinstance(value, Mapping):
+        inner = "".join(_element(k, v) for k, v in value.items() if v is not None)
+    elif isinstance(value, (list, tuple)):
+        inner = "".join(_element("item", v) for v in value)
     else:
         inner = cdata(value)
     return f"<{name}>{inner}</{name}>"
@@ -569,7 +581,7 @@ def encrypt_request(
 
 def _articles(root: etree._Element) -> list[dict[str, str]]:
     return [
-        {leaf.tag: _text(leaf) for leaf in item if not len(leaf)}
+        {leaf.tag: leaf.text or "" for leaf in item if not len(leaf)}
         for item in root.iterfind("Articles/item")
     ]
 
