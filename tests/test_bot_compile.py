@@ -11,6 +11,7 @@ import pytest
 
 from test_bot_support import make_bot_project
 from wxcli.bot import compile_project
+from wxcli.bot.compiler import unpack_postings
 from wxcli.bot.settings import parse_duration
 from wxcli.errors import ContentError
 
@@ -48,7 +49,9 @@ def test_compiles_everything_into_sqlite(project):
         "title": "2026年个人住房贷款利率调整公告", "description": "自12月1日起，首套房贷款利率下调。",
         "url": "https://bank.test/news/fangdai-lilv/", "picurl": "https://bank.test/media/rate.png",
     }
-    assert db.execute("SELECT count(*) FROM docs_fts WHERE docs_fts MATCH '挂失'").fetchone()[0] >= 1
+    (packed,) = db.execute("SELECT docs FROM postings WHERE term = '挂失'").fetchone()
+    lost = set(unpack_postings(packed))
+    assert lost and lost == {row[0] for row in db.execute("SELECT id FROM docs WHERE ' ' || tokens || ' ' LIKE '% 挂失 %'")}
     spec = json.loads(db.execute("SELECT spec FROM flows WHERE id='card'").fetchone()[0])
     assert spec["nodes"]["contact"]["next"] == "common/contact"
     assert spec["nodes"]["choose"]["options"][0]["target"] == "card/platinum"

@@ -123,6 +123,34 @@ def test_answer_with_flow_reply_starts_it(chat):
 # ---------------------------------------------------------------- smart retrieval
 
 
+def test_top_docs_ranks_by_shared_weight_then_id():
+    rare, middling, common = (3.0, [4, 7, 9]), (2.0, [2, 7, 8, 9]), (1.0, [1, 2, 3, 9])
+    ranked = matcher.top_docs([rare, middling, common], limit=10)
+    assert ranked == [(9, 6.0), (7, 5.0), (2, 3.0), (4, 3.0), (8, 2.0), (1, 1.0), (3, 1.0)]
+    assert matcher.top_docs([rare, middling, common], limit=3) == ranked[:3]
+
+
+def test_top_docs_matches_summing_scores_doc_by_doc():
+    rng = random.Random(3)
+    for _ in range(200):
+        lists = [(rng.choice([0.5, 1.0, 1.5, 2.25]), sorted(rng.sample(range(60), rng.randint(0, 25))))
+                 for _ in range(rng.randint(1, 3))]
+        scores: dict[int, float] = {}
+        for weight, ids in lists:
+            for doc in ids:
+                scores[doc] = scores.get(doc, 0.0) + weight
+        expected = sorted(scores.items(), key=lambda item: (-round(item[1], 9), item[0]))[:10]
+        assert [(d, round(s, 9)) for d, s in matcher.top_docs(lists, limit=10)] == \
+            [(d, round(s, 9)) for d, s in expected]
+
+
+def test_top_docs_drops_docs_far_below_the_best():
+    lists = [(3.0, [5]), (1.0, [1, 2, 3, 5])]
+    assert matcher.top_docs(lists, limit=10, min_share=0.5) == [(5, 4.0)]
+    assert [d for d, _ in matcher.top_docs(lists, limit=10)] == [5, 1, 2, 3]
+    assert matcher.top_docs([(1.0, [])], limit=10, min_share=0.5) == []
+
+
 def test_smart_trace_has_score_and_runner_up(chat):
     outcome = chat.say("一天最多转多少钱")
     trace = outcome.trace()

@@ -9,9 +9,10 @@ The database is written beside its final name and renamed into place, so the
 server (which reopens it when its inode changes) never sees half of one.
 
 Tables: ``meta``, ``answers``, ``keywords`` (exact/contains in canonical form,
-regex as written), ``docs`` + ``docs_fts`` (FTS5 over segmented keywords,
-questions and titles), ``answer_features`` (each answer's words and characters),
-``terms`` (how many answers use each word or character), ``flows``, ``branches``.
+regex as written), ``docs`` (segmented keywords, questions and titles),
+``postings`` (each word's docs, packed — see :func:`pack_postings`),
+``answer_features`` (each answer's words and characters), ``terms`` (how many
+answers use each word or character), ``flows``, ``branches``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import time
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +40,7 @@ from wxcli.content import Content, load_content
 from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MODES = {"exact": 0, "contains": 1, "regex": 2}
 MESSAGE_EVENTS = ("subscribe", "unsubscribe", "scan", "location", "default",
                   "image", "voice", "video", "shortvideo", "link", "file")
@@ -779,14 +782,41 @@ def _idf(df: int, total: int) -> float:
     return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
 
-def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[tuple], list[tuple], dict[str, int], int]:
-    """Searchable phrasings (keywords but not regexes, questions, titles), segmented.
+def pack_postings(doc_ids: list[int]) -> bytes:
+    """Ascending doc ids as little-endian 32-bit integers (the same bytes on every machine)."""
+    packed = array("i", doc_ids)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
 
-    Returns the docs as (id, answer, kind, text, words, features, weight) — words
-    for FTS5, words + characters for scoring, the phrasing's total IDF weight —,
-    each answer's union of features, the number of answers each feature occurs
-    in, and the number of answers.
-    """
+
+def unpack_postings(blob: bytes) -> array:
+    packed = array("i")
+    packed.frombytes(blob)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed
+
+
+@dataclass
+class DocIndex:
+    """What smart retrieval reads: the phrasings and the inverted index over their words."""
+
+    docs: list[tuple]
+    """(id, answer, kind, text, words, features, weight): words for the postings, words
+    and characters for scoring, the phrasing's total IDF weight."""
+    answer_features: list[tuple]
+    """(answer, features): the union of each answer's phrasings."""
+    df: dict[str, int]
+    """How many answers each word or character occurs in."""
+    total: int
+    """Answers with at least one phrasing."""
+    postings: list[tuple]
+    """(word, packed ascending doc ids)."""
+
+
+def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> DocIndex:
+    """Searchable phrasings (keywords but not regexes, questions, titles), segmented."""
     phrasings: list[tuple[int, str, str]] = []
     for index, answer in enumerate(answers):
         if answer.on_event:
@@ -796,6 +826,7 @@ def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[tuple], l
     segmented = synonyms.tokens_many([text for _, _, text in phrasings])
     docs: list[list] = []
     per_answer: dict[int, dict[str, float]] = {}
+    postings: dict[str, list[int]] = defaultdict(list)
     seen: set[tuple] = set()
     for (index, kind, text), words in zip(phrasings, segmented):
         tokens = tuple(dict.fromkeys(words))
@@ -803,7 +834,10 @@ def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[tuple], l
             continue
         seen.add((index, tokens))
         found = features(tokens)
-        docs.append([len(docs) + 1, index, kind, text, " ".join(tokens), " ".join(found), 0.0])
+        doc_id = len(docs) + 1
+        docs.append([doc_id, index, kind, text, " ".join(tokens), " ".join(found), 0.0])
+        for token in tokens:
+            postings[token].append(doc_id)
         per_answer.setdefault(index, {}).update(found)
     df: dict[str, int] = defaultdict(int)
     for found in per_answer.values():
@@ -813,8 +847,12 @@ def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> tuple[list[tuple], l
     weight = {f: feature_weight(f) * _idf(n, total) for f, n in df.items()}
     for doc in docs:
         doc[6] = sum(weight[f] for f in doc[5].split(" "))
-    answer_rows = [(index, " ".join(found)) for index, found in per_answer.items()]
-    return [tuple(d) for d in docs], answer_rows, dict(df), total
+    return DocIndex(
+        docs=[tuple(d) for d in docs],
+        answer_features=[(index, " ".join(found)) for index, found in per_answer.items()],
+        df=dict(df), total=total,
+        postings=[(term, pack_postings(ids)) for term, ids in postings.items()],
+    )
 
 
 # ---------------------------------------------------------------- entry points
@@ -874,8 +912,7 @@ def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
         CREATE TABLE docs (id INTEGER PRIMARY KEY, answer INTEGER NOT NULL REFERENCES answers(id), kind TEXT,
                            text TEXT NOT NULL, tokens TEXT NOT NULL, features TEXT NOT NULL, weight REAL NOT NULL);
         CREATE TABLE answer_features (answer INTEGER PRIMARY KEY REFERENCES answers(id), features TEXT NOT NULL);
-        CREATE VIRTUAL TABLE docs_fts USING fts5(tokens, content='docs', content_rowid='id',
-                                                 tokenize="unicode61 remove_diacritics 0");
+        CREATE TABLE postings (term TEXT PRIMARY KEY, docs BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE flows (id TEXT PRIMARY KEY, title TEXT, spec TEXT NOT NULL, source TEXT);
         CREATE TABLE branches (id INTEGER PRIMARY KEY, name TEXT, address TEXT, phone TEXT,
@@ -888,8 +925,6 @@ def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
             if rows:
                 marks = ",".join("?" * len(rows[0]))
                 db.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
-        db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('rebuild')")
-    db.execute("INSERT INTO docs_fts(docs_fts) VALUES ('optimize')")
     db.close()
 
 
@@ -919,23 +954,24 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     errors = [p for p in ctx.problems if p.is_error]
     if errors:
         raise ContentError(ctx.problems)
-    docs, answer_features, terms, total = _doc_rows(answers, sources.synonyms)
+    index = _doc_rows(answers, sources.synonyms)
     flows = sources.flows
     meta = {
         "schema": SCHEMA_VERSION,
         "built_at": time.time(),
         "settings": sources.settings.as_dict(),
         "synonyms": sources.synonyms.groups,
-        "answer_docs": total,
+        "answer_docs": index.total,
         "base_url": project.base_url,
     }
     tables = {
         "answers": _answer_rows(answers),
         "keywords": [(i, r["keyword"], r["norm"], r["mode"], r["answer"], r["source"], r["line"])
                      for i, r in enumerate(keyword_rows)],
-        "docs": docs,
-        "answer_features": answer_features,
-        "terms": list(terms.items()),
+        "docs": index.docs,
+        "postings": index.postings,
+        "answer_features": index.answer_features,
+        "terms": list(index.df.items()),
         "flows": [(f["id"], f["title"], json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")},
                                                    ensure_ascii=False), f["source"]) for f in flows.values()],
         "branches": [(i, b["name"], b["address"], b["phone"], b["lat"], b["lng"], b["hours"], b["line"])
@@ -954,7 +990,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         Path(tmp).unlink(missing_ok=True)
         raise
     result = CompileResult(
-        path=target, answers=len(sources.answers), keywords=len(keyword_rows), docs=len(docs),
+        path=target, answers=len(sources.answers), keywords=len(keyword_rows), docs=len(index.docs),
         flows=len(flows), nodes=sum(len(f["nodes"]) for f in flows.values()), branches=len(sources.branches),
         articles=sum(1 for a in ctx.articles.values() if a.keywords), synonym_groups=len(sources.synonyms.groups),
         seconds=time.perf_counter() - started, warnings=[p for p in ctx.problems if not p.is_error],

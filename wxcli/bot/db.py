@@ -2,7 +2,7 @@
 
 :class:`CompiledBot` reads the database once into what must be fast — the
 keyword automaton, event handlers, flows, branches — and lends read-only
-connections from a small pool for the rest (answers by id, FTS5 retrieval, word
+connections from a small pool for the rest (answers by id, posting lists, word
 frequencies). The file is opened ``immutable``: the compiler never changes a
 database in place, it renames a new file over it, so an open bot keeps reading
 its own (old) inode and :class:`BotLoader` switches to the new one when the
@@ -24,7 +24,7 @@ from pathlib import Path
 import ahocorasick
 
 from wxcli.bot.branches import Branch
-from wxcli.bot.compiler import MODES, SCHEMA_VERSION
+from wxcli.bot.compiler import MODES, SCHEMA_VERSION, unpack_postings
 from wxcli.bot.flows import Flow, load_flow
 from wxcli.bot.settings import BotSettings
 from wxcli.bot.text import Synonyms
@@ -33,8 +33,11 @@ from wxcli.state import ConnectionPool
 
 EXACT, CONTAINS, REGEX = MODES["exact"], MODES["contains"], MODES["regex"]
 ANSWER_CACHE = 4096
-DF_CACHE = 50_000
 """Parsed answers kept per compiled bot (they never change: a rebuild is a new bot)."""
+DF_CACHE = 50_000
+"""Word frequencies kept per compiled bot."""
+MMAP_BYTES = 1 << 30
+"""How much of wx.db each connection may map (address space, not memory)."""
 
 
 class BotMissing(WxError):
@@ -113,7 +116,12 @@ class CompiledBot:
 
     def _open(self) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        # Read pages straight from the OS page cache (shared by every worker)
+        # instead of a read() into each connection's private cache: at 100,000
+        # answers a question touches a few dozen scattered pages.
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        return conn
 
     def connection(self):
         """``with bot.connection() as conn:`` — a read-only connection for this request."""
@@ -149,6 +157,20 @@ class CompiledBot:
             for term in missing:
                 cache[term] = found.get(term, 0)
         return {t: cache[t] for t in terms}
+
+    def postings(self, terms: list[str]) -> dict[str, array]:
+        """Each term's ascending doc ids (terms without docs are left out)."""
+        with self.connection() as conn:
+            rows = conn.execute(f"SELECT term, docs FROM postings WHERE term IN ({','.join('?' * len(terms))})", terms)
+            return {term: unpack_postings(blob) for term, blob in rows}
+
+    def docs(self, ids: list[int]) -> list[tuple]:
+        """(id, answer, text, features, weight, the answer's features) of the given docs."""
+        with self.connection() as conn:
+            return conn.execute(
+                "SELECT d.id, d.answer, d.text, d.features, d.weight, af.features FROM docs d"
+                " JOIN answer_features af ON af.answer = d.answer"
+                f" WHERE d.id IN ({','.join('?' * len(ids))})", ids).fetchall()
 
     def event_answer(self, on: str) -> AnswerRef | None:
         aid = self.events.get(on)
