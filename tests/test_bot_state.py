@@ -38,6 +38,18 @@ def test_state_is_wal_with_the_shared_tables(path):
     assert {"messages", "follows", "flow_events", "leads", "sessions", "dedup", "nonces"} <= tables
 
 
+def test_opening_waits_while_another_worker_creates_the_database(path):
+    path.parent.mkdir(parents=True)
+    creator = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    creator.execute("BEGIN IMMEDIATE")
+    creator.execute("CREATE TABLE first_worker (x)")
+    threading.Timer(0.3, creator.execute, args=("COMMIT",)).start()
+    conn = connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    creator.close()
+
+
 def test_session_round_trip_and_delete(path):
     store = StateStore(path)
     session = Session(user="u", flow="card", node="choose", entry="card", vars={"name": "李"},

@@ -100,12 +100,14 @@ class WechatService:
         return worker
 
     def preload(self) -> None:
-        """Load the bot and jieba before a pre-fork server forks, so workers share them."""
+        """Load the bot and jieba before a pre-fork server forks, so workers share
+        them, and create var/state.db so workers do not race to make it."""
         from wxcli.bot.text import base_tokenizer
 
         base_tokenizer()
         if self.project.db_path.exists():
             self.bots.current()
+        StateStore(self.project.state_path).close()
 
     def flush(self) -> None:
         """Write the queued log now (tests, shutdown)."""

@@ -76,10 +76,29 @@ def connect(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn, timeout)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA + REPORT_INDEX_SQL)
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL unless it already is (the mode is stored in the file).
+
+    Switching needs the database to itself and SQLite does not wait for that,
+    so when several server workers open a new state.db at once the losers
+    retry until the winner is done instead of failing their first message.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 # ---------------------------------------------------------------- the bot's own tables
