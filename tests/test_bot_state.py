@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from wxcli.state import Exchange, LogWriter, Session, StateStore, connect
+from wxcli.state import Exchange, FlowEventRow, FollowRow, LogWriter, MessageRow, Session, StateStore, connect
 
 
 @pytest.fixture
@@ -24,9 +24,9 @@ def count(path, table: str) -> int:
         db.close()
 
 
-def message(user: str, text: str) -> dict:
-    return {"time": time.time(), "user": user, "msg_type": "text", "text": text, "rule": "exact",
-            "reply_kind": "text", "unanswered": 0, "latency_ms": 1.0}
+def message(user: str, text: str) -> MessageRow:
+    return MessageRow(time=time.time(), user=user, msg_type="text", text=text, rule="exact",
+                      reply_kind="text", unanswered=0, latency_ms=1.0)
 
 
 def test_state_is_wal_with_the_shared_tables(path):
@@ -85,7 +85,7 @@ def test_log_writer_batches_in_the_background(path):
     writer = LogWriter(path, interval=0.05)
     try:
         for i in range(50):
-            writer.add("messages", message("u", str(i)))
+            writer.add(message("u", str(i)))
         assert count(path, "messages") < 50  # add() never writes
         deadline = time.time() + 3
         while count(path, "messages") < 50 and time.time() < deadline:
@@ -99,9 +99,9 @@ def test_log_writer_flushes_on_close(path):
     StateStore(path)
     writer = LogWriter(path, interval=60)
     for i in range(10):
-        writer.add("messages", message("u", str(i)))
-    writer.add("follows", {"time": 1.0, "user": "u", "event": "subscribe"})
-    writer.add("flow_events", {"time": 1.0, "user": "u", "flow": "f", "node": "n", "kind": "node"})
+        writer.add(message("u", str(i)))
+    writer.add(FollowRow(time=1.0, user="u", event="subscribe"))
+    writer.add(FlowEventRow(time=1.0, user="u", flow="f", node="n", kind="node"))
     writer.close()
     assert (count(path, "messages"), count(path, "follows"), count(path, "flow_events")) == (10, 1, 1)
 
@@ -126,10 +126,11 @@ def test_a_message_answered_twice_is_logged_once(path):
     StateStore(path)
     first, second = LogWriter(path, interval=60), LogWriter(path, interval=60)
     for writer in (first, second):
-        writer.record(Exchange(dedup=(100, "u:1"), reply="<xml/>", rows=[("messages", message("u", "hi"))]))
+        writer.record(Exchange(dedup=(100, "u:1"), reply="<xml/>", rows=[message("u", "hi")]))
+    second.record(Exchange(dedup=(100, "v:2"), reply="<xml/>", rows=[message("v", "new")]))
     first.close()
     second.close()
-    assert count(path, "messages") == 1 and count(path, "dedup") == 1
+    assert count(path, "messages") == 2 and count(path, "dedup") == 2
 
 
 def test_log_writer_survives_a_locked_database(path):
@@ -138,7 +139,7 @@ def test_log_writer_survives_a_locked_database(path):
     blocker.execute("BEGIN IMMEDIATE")
     writer = LogWriter(path, interval=60)
     writer._connection = connect(path, timeout=0.1)
-    writer.add("messages", message("u", "kept"))
+    writer.add(message("u", "kept"))
     with pytest.raises(sqlite3.OperationalError):
         writer.flush()
     blocker.execute("ROLLBACK")

@@ -566,6 +566,18 @@ def test_text_reply_default_time_is_now(text_msg, monkeypatch):
     assert parse_xml(text_reply(text_msg, "x"))["CreateTime"] == "1800000000"
 
 
+def test_replies_are_written_as_build_message_xml_writes_them(text_msg):
+    head = {"ToUserName": text_msg.from_user, "FromUserName": text_msg.to_user, "CreateTime": 7}
+    item = {"title": "标题]]>", "description": "说明", "url": "https://bank.test/a/", "picurl": ""}
+    assert text_reply(text_msg, "您好]]>", star=True, now=7) == build_message_xml(
+        {**head, "MsgType": "text", "Content": "您好]]>", "FuncFlag": 1})
+    assert news_reply(text_msg, [item], now=7) == build_message_xml(
+        {**head, "MsgType": "news", "ArticleCount": 1,
+         "Articles": [{"Title": "标题]]>", "Description": "说明", "PicUrl": "", "Url": "https://bank.test/a/"}]})
+    assert image_reply(text_msg, "m-1", now=7) == build_message_xml(
+        {**head, "MsgType": "image", "Image": {"MediaId": "m-1"}})
+
+
 def test_text_reply_star(text_msg):
     assert "<FuncFlag>1</FuncFlag>" in text_reply(text_msg, "x", star=True)
     assert "FuncFlag" not in text_reply(text_msg, "x")

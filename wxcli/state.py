@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -65,10 +66,39 @@ REPORT_INDEXES = {
 }
 REPORT_INDEX_SQL = "".join(f"CREATE INDEX IF NOT EXISTS {name} {spec};\n" for name, spec in REPORT_INDEXES.items())
 
-MESSAGE_COLUMNS = (
-    "time", "user", "msg_type", "event", "text", "rule", "answer_id",
-    "flow", "node", "reply_kind", "unanswered", "latency_ms",
-)
+class MessageRow(NamedTuple):
+    """One exchange in the ``messages`` log (a tuple: it goes to SQLite as is)."""
+
+    time: float
+    user: str
+    msg_type: str
+    event: str | None = None
+    text: str | None = None
+    rule: str | None = None
+    answer_id: str | None = None
+    flow: str | None = None
+    node: str | None = None
+    reply_kind: str | None = None
+    unanswered: int = 0
+    latency_ms: float | None = None
+
+
+class FollowRow(NamedTuple):
+    time: float
+    user: str
+    event: str
+
+
+class FlowEventRow(NamedTuple):
+    time: float
+    user: str
+    flow: str
+    node: str | None
+    kind: str
+
+
+LOG_TABLES = {MessageRow: "messages", FollowRow: "follows", FlowEventRow: "flow_events"}
+MESSAGE_COLUMNS = MessageRow._fields
 
 
 def connect(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
@@ -184,7 +214,8 @@ class Exchange:
     nonce: tuple[int, str, str] | None = None
     """(timestamp, nonce, digest of the request) for replay protection."""
     rows: list = field(default_factory=list)
-    """(table, row dict) log rows, written only if the dedup record is new."""
+    """Log rows (:class:`MessageRow`, :class:`FollowRow`, :class:`FlowEventRow`),
+    written only if the dedup record is new."""
 
 
 class ConnectionPool:
@@ -202,25 +233,41 @@ class ConnectionPool:
         self._free: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
 
-    @contextmanager
-    def connection(self):
+    def acquire(self) -> sqlite3.Connection:
+        """A connection for this request; give it back with :meth:`release`."""
         if self._pid != os.getpid():
             self._pid, self._free, self._all = os.getpid(), [], []
         try:
-            conn = self._free.pop()
+            return self._free.pop()
         except IndexError:
             conn = self._opener()
             self._all.append(conn)
+            return conn
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        self._free.append(conn)
+
+    @contextmanager
+    def connection(self):
+        conn = self.acquire()
         try:
             yield conn
         finally:
-            self._free.append(conn)
+            self.release(conn)
 
     def close(self) -> None:
         if self._pid == os.getpid():
             for conn in self._all:
                 conn.close()
         self._free, self._all = [], []
+
+
+_LOOKUP_SQL = (
+    "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
+    " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?),"
+    f" {', '.join('s.' + c for c in _SESSION_COLUMNS.split(', '))}"
+    " FROM (SELECT 1) LEFT JOIN sessions s ON s.user = ?"
+)
 
 
 class StateStore:
@@ -262,14 +309,11 @@ class StateStore:
     def lookup(self, ts: int, nonce: str, ctime: int, key: str, user: str) -> tuple[str | None, str | None, Session | None]:
         """Everything a request reads, in one query: (digest stored for this nonce,
         reply stored for this message, the user's session)."""
-        with self.connection() as conn:
-            row = conn.execute(
-                "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
-                " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?),"
-                f" {', '.join('s.' + c for c in _SESSION_COLUMNS.split(', '))}"
-                " FROM (SELECT 1) LEFT JOIN sessions s ON s.user = ?",
-                (ts, nonce, ctime, key, user),
-            ).fetchone()
+        conn = self._pool.acquire()
+        try:
+            row = conn.execute(_LOOKUP_SQL, (ts, nonce, ctime, key, user)).fetchone()
+        finally:
+            self._pool.release(conn)
         return row[0], row[1], Session.from_row(row[2:]) if row[2] is not None else None
 
     def seen(self, ts: int, nonce: str, ctime: int, key: str) -> tuple[str | None, str | None]:
@@ -357,11 +401,6 @@ class LogWriter:
     ``housekeeping_every`` seconds.
     """
 
-    TABLES = {
-        "messages": MESSAGE_COLUMNS,
-        "follows": ("time", "user", "event"),
-        "flow_events": ("time", "user", "flow", "node", "kind"),
-    }
     MAX_RETRY = 100_000
     """At most this many unwritten items are kept while the database is unavailable."""
     TICK = 0.02
@@ -384,9 +423,9 @@ class LogWriter:
         self._running = True
         start_thread(self._run, ())
 
-    def add(self, table: str, row: dict) -> None:
-        """Queue one log row."""
-        self.record(Exchange(rows=[(table, row)]))
+    def add(self, row: tuple) -> None:
+        """Queue one log row (:class:`MessageRow`, :class:`FollowRow` or :class:`FlowEventRow`)."""
+        self.record(Exchange(rows=[row]))
 
     def record(self, exchange: Exchange) -> None:
         """Queue an exchange's dedup record, nonce and log rows."""
@@ -415,6 +454,28 @@ class LogWriter:
         now = time.time()
         conn.executemany("INSERT OR IGNORE INTO nonces (ts, nonce, digest, time) VALUES (?,?,?,?)",
                          [(*item.nonce, now) for item in items if item.nonce is not None])
+        conn.execute("SAVEPOINT dedup")
+        try:
+            conn.executemany("INSERT INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)",
+                             [(*item.dedup, item.reply, now) for item in items if item.dedup is not None])
+            fresh = items
+        except sqlite3.IntegrityError:  # rare: another worker answered one of these already
+            conn.execute("ROLLBACK TO dedup")
+            fresh = self._write_new_dedup(conn, items, now)
+        conn.execute("RELEASE dedup")
+        rows: dict[type, list[tuple]] = {}
+        for item in fresh:
+            for row in item.rows:
+                rows.setdefault(type(row), []).append(row)
+        for kind, values in rows.items():
+            columns = kind._fields
+            conn.executemany(f"INSERT INTO {LOG_TABLES[kind]} ({', '.join(columns)})"
+                             f" VALUES ({', '.join('?' * len(columns))})", values)
+
+    @staticmethod
+    def _write_new_dedup(conn: sqlite3.Connection, items: list[Exchange], now: float) -> list[Exchange]:
+        """Write the dedup records not already there; return the exchanges they belong to
+        (and those without one)."""
         keys = [item.dedup for item in items if item.dedup is not None]
         known: set = set()
         for start in range(0, len(keys), 400):
@@ -424,21 +485,16 @@ class LogWriter:
             known.update(conn.execute(
                 f"WITH k(ctime, key) AS (VALUES {marks}) "
                 "SELECT d.ctime, d.key FROM k JOIN dedup d ON d.ctime = k.ctime AND d.key = k.key", flat))
-        fresh, rows = [], {}
+        fresh, records = [], []
         for item in items:
             if item.dedup is not None:
                 if item.dedup in known:
                     continue
                 known.add(item.dedup)
-                fresh.append((*item.dedup, item.reply, now))
-            for table, row in item.rows:
-                rows.setdefault(table, []).append(tuple(row.get(c) for c in self.TABLES[table]))
-        conn.executemany("INSERT OR IGNORE INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)", fresh)
-        for table, values in rows.items():
-            columns = self.TABLES[table]
-            conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
-            )
+                records.append((*item.dedup, item.reply, now))
+            fresh.append(item)
+        conn.executemany("INSERT INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)", records)
+        return fresh
 
     def flush(self) -> int:
         """Write everything queued now; returns the number of exchanges written."""

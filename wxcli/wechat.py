@@ -320,23 +320,19 @@ def truncate_utf8(text: str, limit: int = TEXT_LIMIT) -> str:
 # --- replies (server side) ------------------------------------------------
 
 
-def _reply(msg: Message, msg_type: str, body: Mapping[str, Any], now: int | None) -> str:
-    fields: dict[str, Any] = {
-        "ToUserName": msg.from_user,
-        "FromUserName": msg.to_user,
-        "CreateTime": int(time.time()) if now is None else int(now),
-        "MsgType": msg_type,
-    }
-    fields.update(body)
-    return build_message_xml(fields)
+def _reply(msg: Message, msg_type: str, body: str, now: int | None) -> str:
+    """The reply envelope around ``body`` (elements already written), as
+    :func:`build_message_xml` would write it — spelled out because every
+    answered message goes through here."""
+    created = int(time.time()) if now is None else int(now)
+    return (f"<xml><ToUserName>{cdata(msg.from_user)}</ToUserName><FromUserName>{cdata(msg.to_user)}</FromUserName>"
+            f"<CreateTime>{created}</CreateTime><MsgType>{cdata(msg_type)}</MsgType>{body}</xml>")
 
 
 def text_reply(msg: Message, content: str, star: bool = False, now: int | None = None) -> str:
     """A passive text reply, cut to WeChat's 2048-byte limit; star sets FuncFlag 1."""
-    body: dict[str, Any] = {"Content": truncate_utf8(_XML_ILLEGAL.sub("", content))}
-    if star:
-        body["FuncFlag"] = 1
-    return _reply(msg, "text", body, now)
+    body = f"<Content>{cdata(truncate_utf8(_XML_ILLEGAL.sub('', content)))}</Content>"
+    return _reply(msg, "text", body + "<FuncFlag>1</FuncFlag>" if star else body, now)
 
 
 def news_reply(msg: Message, items: list[Mapping[str, str]], now: int | None = None) -> str:
@@ -355,12 +351,12 @@ def news_reply(msg: Message, items: list[Mapping[str, str]], now: int | None = N
         }
         for item in items
     ]
-    return _reply(msg, "news", {"ArticleCount": len(articles), "Articles": articles}, now)
+    return _reply(msg, "news", _element("ArticleCount", len(articles)) + _element("Articles", articles), now)
 
 
 def image_reply(msg: Message, media_id: str, now: int | None = None) -> str:
     """A passive image reply of an already uploaded media id."""
-    return _reply(msg, "image", {"Image": {"MediaId": media_id}}, now)
+    return _reply(msg, "image", _element("Image", {"MediaId": media_id}), now)
 
 
 # --- safe mode (AES) ------------------------------------------------------
