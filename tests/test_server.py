@@ -424,12 +424,12 @@ def _post_through(app, path: str, text: str) -> tuple[str, dict]:
 
 
 @pytest.mark.filterwarnings("ignore:Warning. Use of deprecated feature:DeprecationWarning")
-@pytest.mark.parametrize("how", ["direct", "mount", "merge", "combine"])
+@pytest.mark.parametrize("how", ["direct", "mount", "merge", "wx serve"])
 def test_the_app_works_however_it_is_mounted(project, how):
     import bottle
 
     from wxcli.server import make_app
-    from wxcli.serving import combine
+    from wxcli.site.preview import make_preview_app
 
     callback = make_app(project)
     site = bottle.Bottle()
@@ -443,9 +443,23 @@ def test_the_app_works_however_it_is_mounted(project, how):
         site.merge(callback)
         app = site
     else:
-        app = combine(callback, site)
+        app = make_preview_app(project, wechat_app=callback)
     try:
         status, reply = _post_through(app, "/wechat", "挂失")
         assert status.startswith("200") and reply["Content"].startswith("银行卡丢失")
     finally:
         callback.service.close()
+
+
+@pytest.mark.parametrize("query", [
+    "signature=ab12&timestamp=1700000000&nonce=n1&echostr=hello",
+    "echostr=a%2Bb%3D%3D&nonce=x+y&empty=&bare",
+    "&&a=1&a=2&",
+    "",
+])
+def test_query_string_parsed_like_urllib(query):
+    from urllib.parse import parse_qsl
+
+    from wxcli.server import _query
+
+    assert _query(query) == dict(parse_qsl(query, keep_blank_values=True))

@@ -19,7 +19,7 @@ worker that wrote them, to the others when the batch lands — WeChat retries af
 
 Mount with ``root.mount("/wechat", make_app(project))`` or
 ``root.merge(make_app(project))``; fastest is to send ``/wechat`` to the app
-before any other router (see :func:`wxcli.serving.combine`).
+before any other router, as ``wx serve`` does (:func:`wxcli.site.preview.make_preview_app`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from wxcli.bot import engine, replies
 from wxcli.bot.db import BotLoader
 from wxcli.bot.settings import ServerSettings, server_settings
 from wxcli.project import Project
-from wxcli.state import Exchange, LogWriter, StateStore
+from wxcli.state import Exchange, FlowEventRow, FollowRow, LogWriter, MessageRow, StateStore
 
 log = logging.getLogger("wxcli.server")
 
@@ -221,27 +221,38 @@ class WechatService:
         return msg.media_id or msg.pic_url
 
     def _rows(self, msg: wechat.Message, outcome: engine.Outcome, now: float, started: float) -> list:
-        rows = [("messages", {
-            "time": now, "user": msg.from_user, "msg_type": msg.msg_type, "event": msg.event,
-            "text": self._text_of(msg), "rule": outcome.rule, "answer_id": outcome.answer,
-            "flow": outcome.flow, "node": outcome.node, "reply_kind": outcome.reply.kind,
-            "unanswered": int(outcome.unanswered), "latency_ms": (time.perf_counter() - started) * 1000,
-        })]
+        rows: list = [MessageRow(
+            now, msg.from_user, msg.msg_type, msg.event, self._text_of(msg), outcome.rule, outcome.answer,
+            outcome.flow, outcome.node, outcome.reply.kind, int(outcome.unanswered),
+            (time.perf_counter() - started) * 1000,
+        )]
         if msg.is_event and msg.event in ("subscribe", "unsubscribe"):
-            rows.append(("follows", {"time": now, "user": msg.from_user, "event": msg.event}))
-        rows += [("flow_events", {"time": now, "user": msg.from_user, "flow": flow, "node": node, "kind": kind})
-                 for flow, node, kind in outcome.flow_events]
+            rows.append(FollowRow(now, msg.from_user, msg.event))
+        rows += [FlowEventRow(now, msg.from_user, flow, node, kind) for flow, node, kind in outcome.flow_events]
         return rows
 
     def _log_error(self, msg: wechat.Message, started: float) -> None:
         try:
-            self.worker().log.add("messages", {
-                "time": self.clock(), "user": msg.from_user, "msg_type": msg.msg_type, "event": msg.event,
-                "text": self._text_of(msg), "rule": "error", "reply_kind": "none", "unanswered": 1,
-                "latency_ms": (time.perf_counter() - started) * 1000,
-            })
+            self.worker().log.add(MessageRow(
+                time=self.clock(), user=msg.from_user, msg_type=msg.msg_type, event=msg.event,
+                text=self._text_of(msg), rule="error", reply_kind="none", unanswered=1,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            ))
         except Exception:
             log.exception("记录出错消息失败")
+
+
+def _query(text: str) -> dict[str, str]:
+    """The query string as a dict; WeChat's parameters are plain ASCII, so only
+    an escaped one needs urllib's parser."""
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    query = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            query[name] = value
+    return query
 
 
 def _read_body(environ: dict, limit: int) -> bytes:
@@ -282,7 +293,7 @@ class CallbackApp(bottle.Bottle):
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         if environ.get("PATH_INFO", "") in _PATHS and method in ("GET", "POST"):
-            query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+            query = _query(environ.get("QUERY_STRING", ""))
             if method == "GET":
                 status, body = self.service.verify(query)
                 content_type = TEXT_TYPE

@@ -1,34 +1,91 @@
-"""Run a WSGI app on a production server through bottle's adapters.
+"""Serve a project's callback (and micro-site) on a production WSGI server.
 
-``run(app, workers=N)`` uses gunicorn with N pre-forked sync workers — measured
-against gunicorn's gthread and gevent workers and waitress by
-``benchmarks/bot_server.py --candidates`` (see :func:`gunicorn_options` and the
-README): WeChat's callback is short CPU-bound requests, where separate
-processes use every core and threads only share one GIL. ``server="waitress"``
-is the single-process option (also on Windows, where gunicorn does not run).
+:func:`serve` is what ``wx serve`` runs. The servers, measured by
+``benchmarks/bot_server.py --candidates`` (table in the README):
 
-Before forking, ``preload`` (for example ``WechatService.preload``) loads what
-workers can share — jieba's dictionary and the compiled bot — and the garbage
-collector's heap is frozen so those pages stay shared instead of being copied
-into every worker.
+- ``uwsgi`` (the default where it installs, via the ``pyuwsgi`` wheel): N
+  pre-forked worker processes that parse HTTP in C and hand each request
+  straight to the app. WeChat's callback is short CPU-bound requests, where
+  separate processes use every core and the server's own cost per request
+  decides how much is left for answering.
+- ``gunicorn``: N pre-forked sync workers, parsing and closing each
+  connection in Python (:func:`gunicorn_options`).
+- ``waitress``: one process with threads (also on Windows, where neither of
+  the others runs).
+- ``wsgiref``: the standard library's server, for debugging only.
+
+Before forking, the bot and jieba's dictionary are loaded and the garbage
+collector's heap is frozen, so those pages stay shared instead of being copied
+into every worker. uWSGI imports its app by name: :mod:`wxcli.wsgi`, which
+builds it with :func:`build` from ``WX_PROJECT`` and ``WX_APP``.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.util
+import os
+import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import bottle
 
-SERVERS = ("gunicorn", "waitress", "wsgiref")
+SERVERS = ("uwsgi", "gunicorn", "waitress", "wsgiref")
+PARTS = ("site", "callback")
+WORKER_CLASSES = ("sync", "gthread", "gevent")
 
 
 def default_server() -> str:
-    return "waitress" if sys.platform == "win32" else "gunicorn"
+    if sys.platform == "win32":
+        return "waitress"
+    return "uwsgi" if importlib.util.find_spec("pyuwsgi") else "gunicorn"
 
 
-WORKER_CLASSES = ("sync", "gthread", "gevent")
+def build(root: Path, part: str = "site"):
+    """(WSGI app, preload) for the project at ``root``: the callback at
+    ``/wechat`` plus build/site (``part="site"``), or the callback alone."""
+    from wxcli.project import load_project
+    from wxcli.server import make_app
+
+    if part not in PARTS:
+        raise ValueError(f"未知的 WX_APP {part!r}，可选：{', '.join(PARTS)}")
+    project = load_project(Path(root))
+    callback = make_app(project)
+    preload = callback.config["wxcli.service"].preload
+    if part == "callback":
+        return callback, preload
+    from wxcli.site.preview import make_preview_app
+
+    return make_preview_app(project, wechat_app=callback), preload
+
+
+def freeze() -> None:
+    """Move everything loaded so far out of the garbage collector's reach, so
+    forked workers never write to (and so copy) those pages."""
+    gc.collect()
+    gc.freeze()
+
+
+def uwsgi_options(workers: int, *, host: str, port: int, app: str, timeout: int = 30) -> list[str]:
+    """uWSGI's command line for ``app`` (``module:callable``), shared with the benchmark.
+
+    Workers speak HTTP themselves (``--http-socket``, no router process in
+    between); the app is loaded once in the master and forked. Threads are
+    enabled for the log writer, ``--py-call-osafterfork`` lets Python reset its
+    thread state in each worker, and SIGTERM stops the server (as with
+    gunicorn) instead of reloading it. No request log: every message is in
+    var/state.db.
+    """
+    return [
+        "--http-socket", f"{host}:{port}",
+        "--master", "--processes", str(max(1, workers)),
+        "--module", app, "--need-app",
+        "--single-interpreter", "--enable-threads", "--py-call-osafterfork",
+        "--thunder-lock", "--die-on-term", "--harakiri", str(timeout),
+        "--disable-logging", "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception",
+    ]
 
 
 def gunicorn_options(workers: int, *, worker_class: str = "sync", threads: int = 1, timeout: int = 30,
@@ -36,17 +93,15 @@ def gunicorn_options(workers: int, *, worker_class: str = "sync", threads: int =
     """gunicorn settings for the callback (measured in ``benchmarks/bot_server.py
     --candidates``, table in the README).
 
-    ``sync`` (the default): one request at a time per process, the connection
-    closed after it; an idle worker takes the next connection, so a slow
-    message never queues others behind it — the best p99 and the least
-    machinery. ``gthread`` keeps connections alive but hands each request from
-    its polling thread to a worker thread and back, which with the log
-    writer's thread costs more CPU per message than it saves. ``gevent`` has
-    the lowest overhead but one worker may hold most connections while the
-    other idles, so its tail latency is the worst; it also needs gevent.
+    ``sync``: one request at a time per process, the connection closed after
+    it. ``gthread`` keeps connections alive but hands each request from its
+    polling thread to a worker thread and back, which with the log writer's
+    thread costs more CPU per message than it saves. ``gevent`` has low
+    overhead but one worker may hold most connections while the other idles,
+    so its tail latency is the worst; it also needs gevent.
     No access log by default: every message is already in var/state.db.
     """
-    options = {
+    return {
         "workers": max(1, workers),
         "worker_class": worker_class,
         "threads": max(1, threads),
@@ -57,43 +112,53 @@ def gunicorn_options(workers: int, *, worker_class: str = "sync", threads: int =
         "errorlog": "-",
         "loglevel": "info",
     }
-    return options
 
 
-def combine(callback, site, prefix: str = "/wechat"):
-    """One WSGI app for ``wx serve``: ``prefix`` goes to the callback with no
-    router in between (WeChat's messages are the hot path), everything else to
-    ``site``."""
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path == prefix or path.startswith(prefix + "/"):
-            return callback(environ, start_response)
-        return site(environ, start_response)
-
-    return app
-
-
-def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, server: str | None = None,
-        worker_class: str = "sync", threads: int = 1, preload: Callable[[], None] | None = None,
-        access_log: bool = False, quiet: bool = True) -> None:
-    """Serve ``app`` until interrupted.
-
-    - ``server="gunicorn"`` (default): ``workers`` processes, each with
-      ``threads`` threads (``worker_class="sync"`` for gunicorn's plain workers).
-    - ``server="waitress"``: one process with ``threads`` threads (at least ``workers``).
-    - ``server="wsgiref"``: the standard library's server, for debugging only.
-    """
+def serve(root: Path, *, part: str = "site", host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
+          server: str | None = None, worker_class: str = "sync", threads: int = 1) -> None:
+    """Serve the project at ``root`` until stopped (uWSGI replaces this process's main loop)."""
     server = server or default_server()
     if server not in SERVERS:
         raise ValueError(f"未知的服务器 {server!r}，可选：{', '.join(SERVERS)}")
+    if server == "uwsgi":
+        import pyuwsgi
+
+        _check_free(host, port)
+        os.environ["WX_PROJECT"] = str(Path(root).resolve())
+        os.environ["WX_APP"] = part
+        pyuwsgi.run(uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application"))
+        return
+    app, preload = build(root, part)
+    run(app, host=host, port=port, workers=workers, server=server, worker_class=worker_class, threads=threads,
+        preload=preload)
+
+
+def _check_free(host: str, port: int) -> None:
+    """OSError now if ``host:port`` cannot be listened on (uWSGI would only print it and exit)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, server: str = "gunicorn",
+        worker_class: str = "sync", threads: int = 1, preload: Callable[[], None] | None = None,
+        access_log: bool = False, quiet: bool = True) -> None:
+    """Serve a WSGI ``app`` object until interrupted, on a server that takes one.
+
+    - ``server="gunicorn"``: ``workers`` processes, each with ``threads`` threads
+      (``worker_class="sync"`` for gunicorn's plain workers).
+    - ``server="waitress"``: one process with ``threads`` threads (at least ``workers``).
+    - ``server="wsgiref"``: the standard library's server, for debugging only.
+    """
+    if server not in ("gunicorn", "waitress", "wsgiref"):
+        raise ValueError(f"{server} 按名字导入应用，请用 serve()")
     if preload is not None and not (server == "gunicorn" and worker_class == "gevent"):
         # gevent patches threading in each worker after the fork; with jieba
         # already loaded in the master, workers then sometimes hang on exit
         # until gunicorn kills them (losing the last log batch). They load it
         # themselves instead.
         preload()
-    gc.collect()
-    gc.freeze()
+    freeze()
     if server == "gunicorn":
         options = gunicorn_options(workers, worker_class=worker_class, threads=threads, access_log=access_log)
         bottle.run(app, server="gunicorn", host=host, port=port, quiet=quiet, **options)
@@ -105,12 +170,8 @@ def run(app, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, ser
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m wxcli.serving [--workers N] [--server S] [--port P]``: serve the
-    callback of the project in the current folder (used by the benchmarks)."""
+    callback of the project in the current folder (used by the benchmarks and tests)."""
     import argparse
-    from pathlib import Path
-
-    from wxcli.project import load_project
-    from wxcli.server import make_app
 
     parser = argparse.ArgumentParser(description="Serve the WeChat callback of a wxcli project.")
     parser.add_argument("--project", type=Path, default=Path.cwd())
@@ -120,12 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--server", choices=SERVERS, default=None)
     parser.add_argument("--worker-class", default="sync", choices=WORKER_CLASSES)
+    parser.add_argument("--part", default="callback", choices=PARTS)
     args = parser.parse_args(argv)
-    project = load_project(args.project)
-    app = make_app(project)
-    service = app.config["wxcli.service"]
-    run(app, host=args.host, port=args.port, workers=args.workers, server=args.server,
-        worker_class=args.worker_class, threads=args.threads, preload=service.preload)
+    serve(args.project, part=args.part, host=args.host, port=args.port, workers=args.workers,
+          server=args.server, worker_class=args.worker_class, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -100,37 +100,35 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址"),
     port: int = typer.Option(8000, "--port", help="端口"),
     watch: bool = typer.Option(False, "--watch", help="内容、模板、流程或 wx.toml 变化时自动重新生成，并刷新浏览器"),
-    workers: int = typer.Option(2, "--workers", min=1, help="生产模式的工作进程数（gunicorn）"),
-    server: str = typer.Option("", "--server", help="gunicorn（默认）或 waitress"),
+    workers: int = typer.Option(2, "--workers", min=1, help="生产模式的工作进程数"),
+    server: str = typer.Option("", "--server", help="uwsgi（默认）、gunicorn 或 waitress（Windows 上默认）"),
     drafts: bool = typer.Option(False, "--drafts", help="预览时包括草稿（与 --watch 一起用）"),
 ) -> None:
     """提供公众号回调 /wechat 和微站 build/site；--watch 时边改边看（单进程预览）。"""
-    from wxcli.server import make_app
+    from wxcli import serving
 
     project = project_here()
-    callback = make_app(project)
 
     def log(message: str) -> None:
         console.print(message, soft_wrap=True, markup=False)
 
+    if server and server not in serving.SERVERS:
+        raise typer.BadParameter(f"未知的服务器 {server}，可选：{', '.join(serving.SERVERS)}", param_hint="--server")
     try:
         if watch:
+            from wxcli.server import make_app
             from wxcli.site.preview import serve as run_preview
 
             def after_build(changed: Project) -> str:
                 return _bot_summary(_compile_bot(changed, drafts))
 
             run_preview(project, host, port, watch=True, drafts=drafts, after_build=after_build, log=log,
-                        wechat_app=callback)
+                        wechat_app=make_app(project))
             return
-        from wxcli import serving
-        from wxcli.site.preview import make_preview_app
-
         if not project.db_path.is_file():
             log("build/wx.db 还不存在：先运行 wx build，回调才有应答。")
-        log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{workers} 个工作进程，Ctrl+C 停止）")
-        app = make_preview_app(project, wechat_app=callback)
-        serving.run(app, host=host, port=port, workers=workers, server=server or None,
-                    preload=callback.config["wxcli.service"].preload)
+        chosen = server or serving.default_server()
+        log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{workers} 个工作进程，Ctrl+C 停止）")
+        serving.serve(project.root, part="site", host=host, port=port, workers=workers, server=chosen)
     except OSError as exc:
         raise typer.BadParameter(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
