@@ -4,12 +4,12 @@
     python benchmarks/bot_server.py --sizes 1000 --duration 5
 
 For each size a synthetic project (``bot_data.py``) is compiled and served by
-``python -m wxcli.serving`` (gunicorn, ``--workers`` processes) on 127.0.0.1,
-with sessions, dedup, replay protection and the message log all on. WeRoBot
-(``pip install werobot``, in the ``bench`` extra) serves the same 1,000 keywords
-as ``robot.filter`` rules, sessions off, on the same gunicorn settings
-(``wxcli.serving.gunicorn_options``: sync workers) and worker count;
-``--candidates`` compares the WSGI servers instead.
+uWSGI as ``wx serve`` runs it (``wxcli.wsgi``, ``--workers`` processes) on
+127.0.0.1, with sessions, dedup, replay protection and the message log all on.
+WeRoBot (``pip install werobot``, in the ``bench`` extra) serves the same 1,000
+keywords as ``robot.filter`` rules, sessions off, on the very same uWSGI
+command line and worker count (``--server`` picks another setup from
+``SETUPS``); ``--candidates`` compares the WSGI servers instead.
 
 wrk drives each with ``bot_wrk.lua``: every request a fresh, correctly signed
 text message from one of 1,000 users. Scenarios: a keyword hit (50 keywords
@@ -25,6 +25,7 @@ pages split between processes) summed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -45,7 +46,7 @@ sys.path.insert(0, str(HERE))
 import bot_data  # noqa: E402
 from wxcli.bot import compile_project  # noqa: E402
 from wxcli.project import load_project  # noqa: E402
-from wxcli.serving import gunicorn_options  # noqa: E402
+from wxcli.serving import gunicorn_options, uwsgi_options  # noqa: E402
 
 LUA = HERE / "bot_wrk.lua"
 
@@ -133,16 +134,20 @@ def wrk(url: str, args: list[str], *, duration: int, connections: int, threads: 
     p99 = _ms(*re.search(r"\s99%\s+([\d.]+)(us|ms|s)", out).groups())
     errors = run.stderr.count("unexpected reply")
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read \d+, write (\d+), timeout (\d+)", out)
     errors += int(non2xx.group(1)) if non2xx else 0
+    # wrk counts a "read" error each time the server closes the connection after
+    # its reply, as uWSGI does without saying "Connection: close"; the replies
+    # themselves were complete and checked by the Lua script.
     errors += sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return rps, p50, p99, errors, requests
 
 
 class Server:
-    def __init__(self, command: list[str], cwd: Path, port: int):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WX_")}
+    def __init__(self, command: list[str], cwd: Path, port: int, extra_env: dict | None = None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WX_")} | (extra_env or {})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
         self.port = port
         self.url = f"http://127.0.0.1:{port}/wechat"
         self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -160,21 +165,47 @@ class Server:
             self.process.wait()
 
 
-CANDIDATES = {
-    "gunicorn sync": {"ours": ["--worker-class", "sync"], "gunicorn": ["-k", "sync"]},
-    "gunicorn gthread": {"ours": ["--worker-class", "gthread"],
-                         "gunicorn": ["-k", "gthread", "--threads", "1", "--keep-alive", "30"]},
-    "gunicorn gevent": {"ours": ["--worker-class", "gevent"], "gunicorn": ["-k", "gevent", "--keep-alive", "30"]},
-    "waitress": {"ours": ["--server", "waitress"], "waitress": ["--threads", "4"]},
+def _uwsgi(app: str, workers: int, port: int) -> list[str]:
+    return [sys.executable, "-c", "import sys, pyuwsgi; pyuwsgi.run(sys.argv[1:])",
+            *uwsgi_options(workers, host="127.0.0.1", port=port, app=app)]
+
+
+def _gunicorn(app: str, workers: int, port: int, worker_class: str = "sync") -> list[str]:
+    options = gunicorn_options(workers, worker_class=worker_class)
+    return [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(options["workers"]),
+            "-k", worker_class, "--threads", str(options["threads"]), "--keep-alive", str(options["keepalive"]),
+            "--timeout", str(options["timeout"]), "--preload", app]
+
+
+def _waitress(app: str, workers: int, port: int) -> list[str]:
+    return [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", f"--threads={max(4, workers)}", app]
+
+
+def _granian(app: str, workers: int, port: int) -> list[str]:
+    return [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", str(workers),
+            "--host", "127.0.0.1", "--port", str(port), "--no-ws", app]
+
+
+SETUPS = {
+    "uwsgi": _uwsgi,
+    "gunicorn sync": _gunicorn,
+    "gunicorn gthread": lambda app, workers, port: _gunicorn(app, workers, port, "gthread"),
+    "waitress": _waitress,
+    "granian": _granian,
 }
-"""WSGI servers compared by ``--candidates`` (waitress is one process with threads)."""
+"""How each WSGI server is started, the same command for our app and WeRoBot's
+(``module:app``; waitress is one process with threads). ``uwsgi`` is what
+``wx serve`` runs (``wxcli.serving.uwsgi_options``)."""
+DEFAULT_SETUP = "uwsgi"
+MODULES = {"uwsgi": "pyuwsgi"}
+"""The module a setup needs, where it is not the setup's first word."""
 
 
-def ours(project_root: Path, workers: int, extra: list[str] = ()) -> Server:
+def ours(project_root: Path, workers: int, setup: str = DEFAULT_SETUP) -> Server:
+    """Our callback (``wxcli.wsgi``, the callback alone) on ``setup``."""
     port = free_port()
-    command = [sys.executable, "-m", "wxcli.serving", "--project", str(project_root), "--port", str(port),
-               "--workers", str(workers), *extra]
-    return Server(command, project_root, port)
+    env = {"WX_PROJECT": str(project_root), "WX_APP": "callback"}
+    return Server(SETUPS[setup]("wxcli.wsgi:application", workers, port), project_root, port, env)
 
 
 def werobot_app(folder: Path, keywords: list[str], replies: list[str]) -> None:
@@ -200,21 +231,10 @@ def werobot_app(folder: Path, keywords: list[str], replies: list[str]) -> None:
         """), encoding="utf-8")
 
 
-def werobot(folder: Path, workers: int, candidate: str | None = None) -> Server:
-    """WeRoBot on the same server settings as ours (``wxcli.serving.gunicorn_options``)."""
+def werobot(folder: Path, workers: int, setup: str = DEFAULT_SETUP) -> Server:
+    """WeRoBot's app on exactly the server command ours runs on."""
     port = free_port()
-    if candidate is not None and "waitress" in CANDIDATES[candidate]:
-        command = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
-                   *CANDIDATES[candidate]["waitress"], "werobot_bench:app"]
-        return Server(command, folder, port)
-    options = gunicorn_options(workers)
-    flags = ["-k", options["worker_class"], "--threads", str(options["threads"]),
-             "--keep-alive", str(options["keepalive"])]
-    if candidate is not None:
-        flags = CANDIDATES[candidate]["gunicorn"]
-    command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(options["workers"]),
-               "--timeout", str(options["timeout"]), *flags, "werobot_bench:app"]
-    return Server(command, folder, port)
+    return Server(SETUPS[setup]("werobot_bench:app", workers, port), folder, port)
 
 
 def compare_servers(opts, workdir: Path) -> int:
@@ -225,8 +245,9 @@ def compare_servers(opts, workdir: Path) -> int:
     step = max(1, len(generated.keywords) // 50)
     args = [bot_data.BENCH_TOKEN, "cycle", "1000", *generated.keywords[::step][:50]]
     rows = []
-    for name, flags in CANDIDATES.items():
-        for label, start in (("wxcli", lambda: ours(generated.root, opts.workers, flags["ours"])),
+    setups = [name for name in SETUPS if importlib.util.find_spec(MODULES.get(name, name.split()[0]))]
+    for name in setups:
+        for label, start in (("wxcli", lambda: ours(generated.root, opts.workers, name)),
                              ("WeRoBot", lambda: werobot(workdir / "werobot", opts.workers, name))):
             best = None
             for _ in range(opts.repeat):
@@ -240,7 +261,7 @@ def compare_servers(opts, workdir: Path) -> int:
             rows.append(best)
     print()
     print(f"Keyword hits, 1,000 answers, wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s, "
-          f"{opts.workers} workers (waitress: one process, 4 threads).")
+          f"{opts.workers} workers (waitress: one process, 4 threads); best of {opts.repeat}.")
     print()
     print("| WSGI server | wxcli req/s | wxcli p99 ms | wxcli CPU µs/req | WeRoBot req/s | WeRoBot p99 ms "
           "| WeRoBot CPU µs/req | req/s ratio |")
@@ -271,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="alternating keyword runs, ours vs WeRoBot")
     parser.add_argument("--no-werobot", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the generated projects in this folder")
+    parser.add_argument("--server", choices=list(SETUPS), default=DEFAULT_SETUP,
+                        help="the WSGI server both apps run on")
     parser.add_argument("--candidates", action="store_true",
-                        help="compare WSGI servers (gunicorn gthread/sync, waitress) instead")
+                        help="compare the WSGI servers of SETUPS instead (those installed)")
     opts = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed")
@@ -299,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             if with_werobot:
                 first = generated.keywords[:1000]
                 werobot_app(workdir / "werobot", first, generated.replies[:1000])
-            server = ours(generated.root, opts.workers)
+            server = ours(generated.root, opts.workers, opts.server)
             try:
                 wrk(server.url, scenarios["keyword"], duration=2, connections=opts.connections, threads=opts.threads)
                 mine = [r for r in (measure(server, "wxcli", size, name, args, opts) for name, args in scenarios.items())]
@@ -309,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             if with_werobot:
                 best_ours, best_theirs = mine[0], None
                 for _ in range(opts.repeat):
-                    rival = werobot(workdir / "werobot", opts.workers)
+                    rival = werobot(workdir / "werobot", opts.workers, opts.server)
                     try:
                         wrk(rival.url, scenarios["keyword"], duration=2, connections=opts.connections, threads=opts.threads)
                         theirs = measure(rival, "WeRoBot", 1000, "keyword", scenarios["keyword"], opts)
@@ -318,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         rival.stop()
                     if best_theirs is None or theirs.rps > best_theirs.rps:
                         best_theirs = theirs
-                    again = ours(generated.root, opts.workers)
+                    again = ours(generated.root, opts.workers, opts.server)
                     try:
                         wrk(again.url, scenarios["keyword"], duration=2, connections=opts.connections, threads=opts.threads)
                         rerun = measure(again, "wxcli", size, "keyword", scenarios["keyword"], opts)
@@ -337,9 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    worker_class = gunicorn_options(opts.workers)["worker_class"]
-    print(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s on 127.0.0.1; gunicorn, {opts.workers} "
-          f"{worker_class} workers; {os.cpu_count()} CPUs; the same server settings for both.")
+    print(f"wrk -t{opts.threads} -c{opts.connections} -d{opts.duration}s on 127.0.0.1; {opts.server}, {opts.workers} "
+          f"workers; {os.cpu_count()} CPUs; the same server command line for both.")
     print()
     print("| server | answers | scenario | req/s | p50 ms | p99 ms | server CPU µs/req | errors "
           "| server RSS MB | server PSS MB |")
