@@ -36,7 +36,8 @@ class Server:
     def __init__(self, command: list[str], cwd, port: int):
         self.url = f"http://127.0.0.1:{port}/wechat"
         env = {k: v for k, v in os.environ.items() if not k.startswith("WX_")}
-        self.process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -60,9 +61,13 @@ class Server:
         with urllib.request.urlopen(req, timeout=10) as response:
             return wechat.parse_reply(response.read()).get("Content", "")
 
-    def stop(self) -> str:
-        """Stop the server; returns what it printed."""
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, ctrl_c: bool = False) -> str:
+        """Stop the server (SIGTERM, or SIGINT to all its processes as a
+        terminal's Ctrl+C sends it); returns what it printed."""
+        if ctrl_c:
+            os.killpg(self.process.pid, signal.SIGINT)
+        else:
+            self.process.send_signal(signal.SIGTERM)
         try:
             output, _ = self.process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
@@ -111,6 +116,21 @@ def test_wx_serve_runs_the_site_and_the_callback_on_uwsgi(tmp_path):
     assert "uwsgi" in output and "回调地址" in output
     db = sqlite3.connect(project.state_path)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
+    db.close()
+
+
+@pytest.mark.parametrize("kind", ["uwsgi", "gunicorn"])
+def test_ctrl_c_keeps_the_last_messages(tmp_path, kind):
+    project = make_bot_project(tmp_path)
+    port = free_port()
+    server = Server([sys.executable, "-m", "wxcli", "serve", "--port", str(port), "--server", kind], project.root, port)
+    try:
+        for i in range(20):
+            assert server.say(f"user{i}", "办信用卡").startswith("请选择卡种")
+    finally:
+        server.stop(ctrl_c=True)
+    db = sqlite3.connect(project.state_path)
+    assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 20  # the last batch was written
     db.close()
 
 

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import secrets
+import signal
 import threading
 import time
 from http import HTTPStatus
@@ -62,7 +63,15 @@ class _Worker:
         self.state = StateStore(project.state_path)
         self.log = LogWriter(project.state_path, housekeeping=self._expire)
         self._settings = settings
-        atexit.register(self.close)
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        """Write the last log batch as the process ends. A Ctrl+C reaches every
+        worker twice (from the terminal and from the stopping server), and the
+        second would cut the write short, so further interrupts are ignored."""
+        if os.getpid() == self.pid and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.close()
 
     def _expire(self) -> None:
         self.state.expire(time.time(), dedup_ttl=self._settings.dedup_ttl, nonce_ttl=self._settings.replay_window * 2)

@@ -539,12 +539,15 @@ class LogWriter:
             self._running = False
 
     def close(self) -> None:
-        """Stop the thread and write what is left."""
+        """Write what is left now and let the thread stop.
+
+        No waiting for the thread first: a server stopping its workers (or a
+        second Ctrl+C) may kill this process any moment. A batch the thread is
+        writing finishes first (the lock), then the rest is written here.
+        """
         self._stop = True
-        deadline = time.monotonic() + 5
-        while self._running and time.monotonic() < deadline:
-            self._sleep(self.TICK)  # a real sleep: at exit gevent's loop may no longer run
         self.flush()
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
