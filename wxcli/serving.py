@@ -17,7 +17,8 @@
 Before forking, the bot and jieba's dictionary are loaded and the garbage
 collector's heap is frozen, so those pages stay shared instead of being copied
 into every worker. uWSGI imports its app by name: :mod:`wxcli.wsgi`, which
-builds it with :func:`build` from ``WX_PROJECT`` and ``WX_APP``.
+builds it with :func:`build` from ``WX_PROJECT`` and ``WX_APP``; it runs in a
+child process that :func:`run_uwsgi` stops gracefully.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
+import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -116,21 +119,50 @@ def gunicorn_options(workers: int, *, worker_class: str = "sync", threads: int =
 
 def serve(root: Path, *, part: str = "site", host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
           server: str | None = None, worker_class: str = "sync", threads: int = 1) -> None:
-    """Serve the project at ``root`` until stopped (uWSGI replaces this process's main loop)."""
+    """Serve the project at ``root`` until stopped."""
     server = server or default_server()
     if server not in SERVERS:
         raise ValueError(f"未知的服务器 {server!r}，可选：{', '.join(SERVERS)}")
     if server == "uwsgi":
-        import pyuwsgi
-
         _check_free(host, port)
-        os.environ["WX_PROJECT"] = str(Path(root).resolve())
-        os.environ["WX_APP"] = part
-        pyuwsgi.run(uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application"))
+        env = os.environ | {"WX_PROJECT": str(Path(root).resolve()), "WX_APP": part}
+        run_uwsgi(uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application"), env)
         return
     app, preload = build(root, part)
     run(app, host=host, port=port, workers=workers, server=server, worker_class=worker_class, threads=threads,
         preload=preload)
+
+
+def run_uwsgi(options: list[str], env: dict[str, str]) -> int:
+    """Run uWSGI in a child process until it exits; Ctrl+C or SIGTERM stop it gracefully.
+
+    uWSGI itself stops its workers at once on those signals, and a worker
+    still finishing a request then dies without writing its last log batch.
+    Here they become SIGHUP, which with ``--exit-on-reload`` lets every worker
+    finish its request and exit normally. uWSGI runs in its own session, so a
+    terminal's Ctrl+C reaches only this process; on Linux it also gets SIGHUP
+    should this process die.
+    """
+    command = [sys.executable, "-c", "import sys, pyuwsgi; pyuwsgi.run(sys.argv[1:])", *options, "--exit-on-reload"]
+    child = subprocess.Popen(command, env=env, start_new_session=True,
+                             preexec_fn=_hang_up_with_parent if sys.platform.startswith("linux") else None)
+
+    def stop(signum, frame) -> None:
+        child.send_signal(signal.SIGHUP)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _hang_up_with_parent() -> None:
+    """In the uWSGI child before exec: SIGHUP when the parent dies (Linux ``PR_SET_PDEATHSIG``)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGHUP)
 
 
 def _check_free(host: str, port: int) -> None:
