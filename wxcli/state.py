@@ -420,7 +420,6 @@ class LogWriter:
         self._connection: sqlite3.Connection | None = None
         self._retry: list[Exchange] = []
         self._stop = False
-        self._running = True
         start_thread(self._run, ())
 
     def add(self, row: tuple) -> None:
@@ -521,22 +520,19 @@ class LogWriter:
 
     def _run(self) -> None:
         last_flush = last_housekeeping = time.monotonic()
-        try:
-            while not self._stop:
-                self._sleep(self.TICK)
-                now = time.monotonic()
-                if len(self._queue) < self.batch and now - last_flush < self.interval:
-                    continue
-                last_flush = now
-                try:
-                    self.flush()
-                    if self._housekeeping and now - last_housekeeping >= self._housekeeping_every:
-                        last_housekeeping = now
-                        self._housekeeping()
-                except Exception:  # a locked or full disk must not kill the writer
-                    logging.getLogger("wxcli.state").exception("写入消息日志失败，稍后重试")
-        finally:
-            self._running = False
+        while not self._stop:
+            self._sleep(self.TICK)
+            now = time.monotonic()
+            if len(self._queue) < self.batch and now - last_flush < self.interval:
+                continue
+            last_flush = now
+            try:
+                self.flush()
+                if self._housekeeping and now - last_housekeeping >= self._housekeeping_every:
+                    last_housekeeping = now
+                    self._housekeeping()
+            except Exception:  # a locked or full disk must not kill the writer
+                logging.getLogger("wxcli.state").exception("写入消息日志失败，稍后重试")
 
     def close(self) -> None:
         """Write what is left now and let the thread stop.

@@ -791,6 +791,7 @@ def pack_postings(doc_ids: list[int]) -> bytes:
 
 
 def unpack_postings(blob: bytes) -> array:
+    """The doc ids of :func:`pack_postings`."""
     packed = array("i")
     packed.frombytes(blob)
     if sys.byteorder == "big":
@@ -815,7 +816,7 @@ class DocIndex:
     """(word, packed ascending doc ids)."""
 
 
-def _doc_rows(answers: list[Answer], synonyms: Synonyms) -> DocIndex:
+def _doc_index(answers: list[Answer], synonyms: Synonyms) -> DocIndex:
     """Searchable phrasings (keywords but not regexes, questions, titles), segmented."""
     phrasings: list[tuple[int, str, str]] = []
     for index, answer in enumerate(answers):
@@ -954,7 +955,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     errors = [p for p in ctx.problems if p.is_error]
     if errors:
         raise ContentError(ctx.problems)
-    index = _doc_rows(answers, sources.synonyms)
+    index = _doc_index(answers, sources.synonyms)
     flows = sources.flows
     meta = {
         "schema": SCHEMA_VERSION,

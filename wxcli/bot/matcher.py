@@ -10,9 +10,10 @@
   among keywords, example questions and article titles (:func:`top_docs`), and
   each candidate answer is scored 0–1 by how much of the message's information
   (IDF weight of its words and, at half weight, characters) its phrasings
-  cover, and how close its best phrasing is (see :func:`smart_candidates`). Raw BM25 is unbounded and shifts with the
-  corpus, so it ranks candidates but does not decide; the 0–1 score is what the
-  threshold and the menu margin compare.
+  cover, and how close its best phrasing is (see :func:`smart_candidates`).
+  Raw BM25 is unbounded and shifts with the corpus, so it ranks candidates but
+  does not decide; the 0–1 score is what the threshold and the menu margin
+  compare.
 
 Below the threshold the caller gives the ``default`` answer (a wrong answer is
 worse than “I don't know”); when the runner-up is within the margin of the
@@ -37,6 +38,9 @@ FETCH_TERMS = 3
 rarest words (the others still count in the score): the best phrasing shares the
 rare words, and the work stays bounded however long the message."""
 MIN_SHARE = 0.5
+"""Phrasings with less than this share of the best phrasing's BM25 are not re-scored:
+in a large corpus they are hundreds of docs sharing one word, in no useful order
+(measured on benchmarks/bot_quality: 0.5 changes no answer for the worse)."""
 COMMON_TERM_SHARE = 0.05
 """Words in more than this share of answers (and more than 200) are not used to fetch
 candidates — they would make retrieval scan a large part of the index — but still
@@ -180,6 +184,8 @@ def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candid
     fetch = sorted((w for w in known if df[w] <= common), key=df.get)[:FETCH_TERMS] or [min(known, key=df.get)]
     postings = bot.postings(fetch)
     ranked = dict(top_docs([(weight[t], postings[t]) for t in fetch if t in postings], CANDIDATE_DOCS, MIN_SHARE))
+    if not ranked:
+        return []
     best_doc: dict[int, tuple[float, str, float]] = {}
     vocabulary: dict[int, str] = {}
     order = {doc: position for position, doc in enumerate(ranked)}
