@@ -55,3 +55,32 @@ def test_review_page_is_rewritten_only_when_sources_change(tmp_path):
     answers.write_text(answers.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     age_sources(project.root, seconds=30)
     assert refresh_review_page(project) == (path, True)
+
+
+def test_wx_build_parses_the_articles_once_and_only_when_needed(tmp_path, monkeypatch):
+    """The bot compile and the review page share one load of content/, made only if one of them is stale."""
+    from typer.testing import CliRunner
+
+    from wxcli import content
+    from wxcli.bot import compiler
+    from wxcli.cli import app
+    from wxcli.review import check, review_page
+
+    project = make_bot_project(tmp_path, compile=False)
+    age_sources(project.root)
+    calls = []
+    original = content.load_content
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    for module in (content, compiler, check, review_page):
+        monkeypatch.setattr(module, "load_content", counted)
+    monkeypatch.chdir(project.root)
+    runner = CliRunner()
+    assert runner.invoke(app, ["build"]).exit_code == 0
+    assert len(calls) == 1
+    calls.clear()
+    assert runner.invoke(app, ["build"]).exit_code == 0
+    assert calls == []

@@ -28,6 +28,7 @@ import tempfile
 import time
 from array import array
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +123,7 @@ class Sources:
     problems: list[Problem] = field(default_factory=list)
 
 
-class _Context:
+class ReadContext:
     """Shared lookups while compiling, and the problem list."""
 
     def __init__(self, project: Project, articles: dict, flow_ids: set[str]):
@@ -154,13 +155,13 @@ class _Context:
 # ---------------------------------------------------------------- helpers
 
 
-def _text_problem(ctx: _Context, path: str, line: int, text: str) -> None:
+def _text_problem(ctx: ReadContext, path: str, line: int, text: str) -> None:
     size = len(text.encode("utf-8"))
     if size > TEXT_LIMIT:
         ctx.warn(path, line, f"文字回复有 {size} 字节，超过微信的 {TEXT_LIMIT} 字节上限，会被截断")
 
 
-def _strings(value, path: str, line: int, what: str, ctx: _Context) -> list[str]:
+def _strings(value, path: str, line: int, what: str, ctx: ReadContext) -> list[str]:
     if value is None:
         return []
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
@@ -186,7 +187,7 @@ def _line(container, key, default: int) -> int:
     return default
 
 
-def compile_reply(value, path: str, line: int, ctx: _Context, *, in_one_of: bool = False) -> dict | None:
+def compile_reply(value, path: str, line: int, ctx: ReadContext, *, in_one_of: bool = False) -> dict | None:
     """A reply form from YAML → its canonical dict (None after reporting a problem).
 
     Forms: text; {text, star}; {articles}; {news}; {image}; {flow}; {one_of}; {branches}.
@@ -260,7 +261,7 @@ def compile_reply(value, path: str, line: int, ctx: _Context, *, in_one_of: bool
     return {"one_of": options}
 
 
-def _article_cards(value, path: str, line: int, ctx: _Context) -> list[dict] | None:
+def _article_cards(value, path: str, line: int, ctx: ReadContext) -> list[dict] | None:
     before = len(ctx.problems)
     slugs = _strings(value, path, line, "articles", ctx)
     if not slugs:
@@ -283,7 +284,7 @@ def _article_cards(value, path: str, line: int, ctx: _Context) -> list[dict] | N
     return cards
 
 
-def _news_items(value, path: str, line: int, ctx: _Context) -> list[dict] | None:
+def _news_items(value, path: str, line: int, ctx: ReadContext) -> list[dict] | None:
     if not isinstance(value, list) or not value:
         ctx.error(path, line, "news 应是 [{title, description, url, picurl}] 列表")
         return None
@@ -312,7 +313,7 @@ def _news_items(value, path: str, line: int, ctx: _Context) -> list[dict] | None
     return items
 
 
-def _read_yaml(path: Path, shown: str, ctx: _Context):
+def _read_yaml(path: Path, shown: str, ctx: ReadContext):
     try:
         return yamlsrc.load(path.read_text(encoding="utf-8"))
     except yamlsrc.YamlError as exc:
@@ -325,7 +326,7 @@ def _read_yaml(path: Path, shown: str, ctx: _Context):
 # ---------------------------------------------------------------- answers
 
 
-def _on_event(value, path: str, line: int, ctx: _Context) -> str | None:
+def _on_event(value, path: str, line: int, ctx: ReadContext) -> str | None:
     text = str(value).strip() if isinstance(value, str) else ""
     kind, _, key = text.partition(":")
     if kind.lower() in KEYED_EVENTS and key.strip():
@@ -337,7 +338,7 @@ def _on_event(value, path: str, line: int, ctx: _Context) -> str | None:
     return None
 
 
-def read_answers(project: Project, ctx: _Context) -> list[Answer]:
+def read_answers(project: Project, ctx: ReadContext) -> list[Answer]:
     folder = project.flows_dir / "answers"
     answers: list[Answer] = []
     seen: dict[str, str] = {}
@@ -362,7 +363,7 @@ def read_answers(project: Project, ctx: _Context) -> list[Answer]:
     return answers
 
 
-def _read_answer(item, path: str, line: int, ctx: _Context) -> Answer | None:
+def _read_answer(item, path: str, line: int, ctx: ReadContext) -> Answer | None:
     if not isinstance(item, dict):
         ctx.error(path, line, "每条应答应是一个映射：id、keywords、reply……")
         return None
@@ -415,7 +416,7 @@ def _read_answer(item, path: str, line: int, ctx: _Context) -> Answer | None:
 # ---------------------------------------------------------------- flows
 
 
-def _flow_target(value, flow_id: str, flows: dict, path: str, line: int, ctx: _Context) -> str | None:
+def _flow_target(value, flow_id: str, flows: dict, path: str, line: int, ctx: ReadContext) -> str | None:
     """``node`` | ``flow/node`` | ``flow`` (its start) → ``flow/node``."""
     if not isinstance(value, str) or not value.strip():
         ctx.error(path, line, "跳转目标应是节点名、流程 id 或 流程/节点")
@@ -439,7 +440,7 @@ def _flow_target(value, flow_id: str, flows: dict, path: str, line: int, ctx: _C
     return None
 
 
-def read_flow_files(project: Project, ctx: _Context) -> dict[str, tuple[str, yamlsrc.LineDict]]:
+def read_flow_files(project: Project, ctx: ReadContext) -> dict[str, tuple[str, yamlsrc.LineDict]]:
     """Raw flow documents by id (the file stem), each with its shown path."""
     found = {}
     if not project.flows_dir.is_dir():
@@ -462,7 +463,7 @@ def read_flow_files(project: Project, ctx: _Context) -> dict[str, tuple[str, yam
     return found
 
 
-def _skeletons(files: dict, ctx: _Context) -> dict[str, dict]:
+def _skeletons(files: dict, ctx: ReadContext) -> dict[str, dict]:
     """Flow ids → {start, nodes: {name: raw}} so targets can be resolved across flows."""
     flows = {}
     for flow_id, (shown, data) in files.items():
@@ -482,7 +483,7 @@ def _skeletons(files: dict, ctx: _Context) -> dict[str, dict]:
 
 
 def _compile_node(flow_id: str, name: str, raw, skeleton: dict, flows: dict, shown: str, line: int,
-                  ctx: _Context, synonyms: Synonyms) -> dict | None:
+                  ctx: ReadContext, synonyms: Synonyms) -> dict | None:
     if not isinstance(raw, dict):
         ctx.error(shown, line, f"节点 {name!r} 应是映射：say、options、ask、next……")
         return None
@@ -561,7 +562,7 @@ def _waits(node: dict) -> bool:
     return "options" in node or "ask" in node
 
 
-def _check_graph(flows: dict[str, dict], files: dict, ctx: _Context) -> None:
+def _check_graph(flows: dict[str, dict], files: dict, ctx: ReadContext) -> None:
     """Loops of nodes that never wait for input (they would run forever) are errors;
     nodes nothing leads to are warnings."""
     def edges(key: str) -> list[str]:
@@ -606,7 +607,7 @@ def _check_graph(flows: dict[str, dict], files: dict, ctx: _Context) -> None:
             ctx.warn(files[flow_id][0], flows[flow_id]["nodes"][name]["line"], f"节点 {name!r} 没有任何入口，永远不会被执行")
 
 
-def compile_flows(files: dict, ctx: _Context, synonyms: Synonyms, settings: BotSettings) -> dict[str, dict]:
+def compile_flows(files: dict, ctx: ReadContext, synonyms: Synonyms, settings: BotSettings) -> dict[str, dict]:
     skeletons = _skeletons(files, ctx)
     flows: dict[str, dict] = {}
     for flow_id, skeleton in skeletons.items():
@@ -639,7 +640,7 @@ def compile_flows(files: dict, ctx: _Context, synonyms: Synonyms, settings: BotS
 # ---------------------------------------------------------------- synonyms and branches
 
 
-def read_synonyms(project: Project, ctx: _Context) -> Synonyms:
+def read_synonyms(project: Project, ctx: ReadContext) -> Synonyms:
     path = project.flows_dir / SYNONYMS_FILE
     groups: list[list[str]] = [list(g) for g in BUILTIN_SYNONYMS]
     if not path.is_file():
@@ -670,7 +671,7 @@ def read_synonyms(project: Project, ctx: _Context) -> Synonyms:
     return Synonyms(groups)
 
 
-def read_branches(project: Project, ctx: _Context) -> list[dict]:
+def read_branches(project: Project, ctx: ReadContext) -> list[dict]:
     path = project.flows_dir / BRANCHES_FILE
     if not path.is_file():
         return []
@@ -726,7 +727,7 @@ def _flow_answers(flows: dict[str, dict]) -> list[Answer]:
     ]
 
 
-def _article_answers(articles: dict, project: Project, ctx: _Context) -> list[Answer]:
+def _article_answers(articles: dict, project: Project, ctx: ReadContext) -> list[Answer]:
     answers = []
     for slug, article in articles.items():
         shown = project.relative(article.path)
@@ -740,7 +741,7 @@ def _article_answers(articles: dict, project: Project, ctx: _Context) -> list[An
     return answers
 
 
-def _keyword_rows(answers: list[Answer], synonyms: Synonyms, ctx: _Context) -> list[dict]:
+def _keyword_rows(answers: list[Answer], synonyms: Synonyms, ctx: ReadContext) -> list[dict]:
     """One row per distinct keyword; conflicts between answers are reported."""
     rows: list[dict] = []
     owner: dict[str, dict] = {}
@@ -859,7 +860,7 @@ def _doc_index(answers: list[Answer], synonyms: Synonyms) -> DocIndex:
 # ---------------------------------------------------------------- entry points
 
 
-def read_sources(project: Project, *, drafts: bool = False, content: Content | None = None) -> tuple[Sources, _Context]:
+def read_sources(project: Project, *, drafts: bool = False, content: Content | None = None) -> tuple[Sources, ReadContext]:
     """Read and check every bot source; problems are collected, nothing raised.
 
     ``content`` is the already-loaded articles when the caller has them (``wx check``).
@@ -873,9 +874,9 @@ def read_sources(project: Project, *, drafts: bool = False, content: Content | N
         problems = []
     content = content or load_content(project)
     articles = {a.slug: a for a in content.articles if drafts or not a.draft}
-    probe = _Context(project, articles, set())
+    probe = ReadContext(project, articles, set())
     files = read_flow_files(project, probe)
-    ctx = _Context(project, articles, set(files))
+    ctx = ReadContext(project, articles, set(files))
     ctx.problems = probe.problems + problems
     synonyms = read_synonyms(project, ctx)
     flows = compile_flows(files, ctx, synonyms, settings)
@@ -929,12 +930,15 @@ def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
     db.close()
 
 
-def compile_project(project: Project, *, drafts: bool = False, out: Path | None = None) -> CompileResult:
+def compile_project(project: Project, *, drafts: bool = False, out: Path | None = None,
+                    content: Callable[[], Content] | None = None) -> CompileResult:
     """Compile the bot sources into ``out`` (default ``build/wx.db``), atomically.
 
     Raises :class:`~wxcli.errors.ContentError` listing every error as
     ``path:line: message`` (warnings included); the previous database is then
-    left untouched. Returns counts and warnings.
+    left untouched. Returns counts and warnings. ``content`` gives the loaded
+    articles when the caller shares them (``wx build``); it is only called when
+    the sources changed since the last compile.
     """
     started = time.perf_counter()
     target = Path(out) if out else project.db_path
@@ -943,7 +947,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     unchanged = stamps.recorded(stamp, signature) if target.is_file() else None
     if unchanged is not None:
         return CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
-    sources, ctx = read_sources(project, drafts=drafts)
+    sources, ctx = read_sources(project, drafts=drafts, content=content() if content else None)
     answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
     events: dict[str, str] = {}
     for answer in answers:

@@ -31,10 +31,15 @@ CHINA_LAT = (3.8, 53.6)
 CHINA_LNG = (73.4, 135.1)
 
 
-def check_project(project: Project, strict: bool = False) -> list[Problem]:
-    """All problems, sorted by file and line; with ``strict`` warnings become errors."""
-    content = load_content(project)
-    sources, ctx = compiler.read_sources(project, content=content)
+def check_project(project: Project, strict: bool = False, *, content: Content | None = None,
+                  sources: tuple[compiler.Sources, compiler.ReadContext] | None = None) -> list[Problem]:
+    """All problems, sorted by file and line; with ``strict`` warnings become errors.
+
+    ``content`` and ``sources`` (from :func:`compiler.read_sources` over that
+    content) are read here unless the caller already has them.
+    """
+    content = content or load_content(project)
+    sources, ctx = sources or compiler.read_sources(project, content=content)
     net = build_net(sources.flow_files)
     found = [
         *content.problems,
@@ -119,7 +124,7 @@ def answer_link_problems(project: Project, sources: compiler.Sources, ctx) -> li
         *compiler._flow_answers(sources.flows),
         *compiler._article_answers(ctx.articles, project, ctx),
     ]
-    scratch = compiler._Context(project, ctx.articles, ctx.flow_ids)
+    scratch = compiler.ReadContext(project, ctx.articles, ctx.flow_ids)
     compiler._keyword_rows(answers, sources.synonyms, scratch)
     handled: dict[str, str] = {}
     for answer in answers:
@@ -164,7 +169,7 @@ def graph_problems(net: FlowNet, files: dict) -> list[Problem]:
     The compiler only walks the graph when nothing else is wrong; running the same
     walk over the network as written reports them in the same run as other errors.
     """
-    sink = compiler._Context(None, {}, set(files))
+    sink = compiler.ReadContext(None, {}, set(files))
     compiler._check_graph(net.compiler_view(), files, sink)
     return sink.problems
 

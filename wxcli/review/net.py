@@ -157,7 +157,7 @@ def build_net(files: dict[str, tuple[str, LineDict]]) -> FlowNet:
     ``files`` is what :func:`wxcli.bot.compiler.read_flow_files` returns. Problems
     are the compiler's to report; unresolvable targets are simply left out here.
     """
-    sink = compiler._Context(None, {}, set(files))
+    sink = compiler.ReadContext(None, {}, set(files))
     skeletons = compiler._skeletons(files, sink)
     flows: dict[str, NetFlow] = {}
     edges: list[Edge] = []
@@ -184,6 +184,6 @@ def build_net(files: dict[str, tuple[str, LineDict]]) -> FlowNet:
 
 def read_net(project) -> FlowNet:
     """The network straight from ``flows/*.yml`` (for ``wx flow graph``: no content, no answers)."""
-    sink = compiler._Context(project, {}, set())
+    sink = compiler.ReadContext(project, {}, set())
     files = compiler.read_flow_files(project, sink)
     return build_net(files)

@@ -9,11 +9,13 @@ and is written atomically like everything else under ``build/``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
 from wxcli import stamps
 from wxcli.bot import compiler
+from wxcli.content import Content, load_content
 from wxcli.errors import Problem, WxError
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import Project
@@ -179,8 +181,9 @@ def article_keywords_section(articles: dict) -> str:
 # ---------------------------------------------------------------- the page
 
 
-def render_page(project: Project, problems: list[Problem], *, use_svg: bool | None = None) -> str:
-    sources, ctx = compiler.read_sources(project)
+def render_page(project: Project, problems: list[Problem], *, use_svg: bool | None = None,
+                sources: tuple[compiler.Sources, compiler.ReadContext] | None = None) -> str:
+    sources, ctx = sources or compiler.read_sources(project)
     net = build_net(sources.flow_files)
     svg = graph.graphviz_available() if use_svg is None else use_svg
     title = project.site.get("title") or project.root.name
@@ -208,32 +211,38 @@ def review_path(project: Project) -> Path:
     return project.build_dir / REVIEW_FOLDER / "index.html"
 
 
-def write_review_page(project: Project, problems: list[Problem] | None = None) -> Path:
+def write_review_page(project: Project, problems: list[Problem] | None = None, *,
+                      content: Content | None = None) -> Path:
     """Write ``build/review/index.html`` atomically and return its path.
 
     ``problems`` are what ``wx check`` found; when None they are found here.
+    The articles (``content``, loaded here unless given) and the bot sources
+    are read once for both.
     """
-    if problems is None:
-        from wxcli.review.check import check_project
+    from wxcli.review.check import check_project
 
-        problems = check_project(project)
+    content = content or load_content(project)
+    sources = compiler.read_sources(project, content=content)
+    if problems is None:
+        problems = check_project(project, content=content, sources=sources)
     path = review_path(project)
-    atomic_write_text(path, render_page(project, list(problems)))
+    atomic_write_text(path, render_page(project, list(problems), sources=sources))
     return path
 
 
-def refresh_review_page(project: Project) -> tuple[Path, bool]:
+def refresh_review_page(project: Project, content: Callable[[], Content] | None = None) -> tuple[Path, bool]:
     """Rewrite the review page unless its inputs are unchanged since it was last written.
 
     Returns the page's path and whether it was written. Checking every article
     and drawing every flow takes seconds on a big project; a no-change ``wx
-    build`` should not pay for it.
+    build`` should not pay for it. ``content`` gives the loaded articles when
+    the caller shares them; it is only called when the page is rewritten.
     """
     path = review_path(project)
     stamp = project.cache_dir / "review.stamp"
     signature = stamps.input_signature(project, "review")
     if path.is_file() and stamps.recorded(stamp, signature) is not None:
         return path, False
-    write_review_page(project)
+    write_review_page(project, content=content() if content else None)
     stamps.record(stamp, signature, {"page": project.relative(path)})
     return path, True
