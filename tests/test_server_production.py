@@ -144,3 +144,17 @@ def test_wx_serve_says_when_the_port_is_taken(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert "无法在 127.0.0.1" in run.stderr + run.stdout
+
+
+def test_wx_serve_shows_why_uwsgi_could_not_start(tmp_path):
+    project = make_bot_project(tmp_path)
+    project.state_path.parent.mkdir(parents=True, exist_ok=True)
+    project.state_path.write_bytes(b"this is not a database" * 100)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = subprocess.run([sys.executable, "-m", "wxcli", "serve", "--port", str(port)], cwd=project.root,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "uWSGI 异常退出" in run.stderr and "var/uwsgi.log" in run.stderr
+    assert "Traceback" not in run.stderr.split("uWSGI 异常退出")[0]

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import bottle
 
+from wxcli.errors import WxError
+
 SERVERS = ("uwsgi", "gunicorn", "waitress", "wsgiref")
 PARTS = ("site", "callback")
 WORKER_CLASSES = ("sync", "gthread", "gevent")
@@ -125,8 +127,16 @@ def serve(root: Path, *, part: str = "site", host: str = "127.0.0.1", port: int 
         raise ValueError(f"未知的服务器 {server!r}，可选：{', '.join(SERVERS)}")
     if server == "uwsgi":
         _check_free(host, port)
-        env = os.environ | {"WX_PROJECT": str(Path(root).resolve()), "WX_APP": part}
-        run_uwsgi(uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application"), env)
+        root = Path(root).resolve()
+        env = os.environ | {"WX_PROJECT": str(root), "WX_APP": part}
+        log = root / "var" / "uwsgi.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"服务器日志：{log.relative_to(root)}", flush=True)
+        code = run_uwsgi(uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application")
+                         + ["--logto", str(log)], env)
+        if code:
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
+            raise WxError("uWSGI 异常退出（退出码 {}），{} 最后几行：\n{}".format(code, log.relative_to(root), "\n".join(tail)))
         return
     app, preload = build(root, part)
     run(app, host=host, port=port, workers=workers, server=server, worker_class=worker_class, threads=threads,
