@@ -137,7 +137,8 @@ def serve(
         if not project.db_path.is_file():
             log("build/wx.db 还不存在：先运行 wx build，回调才有应答。")
         chosen = server or serving.default_server()
-        log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{workers} 个工作进程，Ctrl+C 停止）")
+        processes = f"{workers} 个工作进程" if chosen in ("uwsgi", "gunicorn") else "单进程"
+        log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{processes}，Ctrl+C 停止）")
         serving.serve(project.root, part="site", host=host, port=port, workers=workers, server=chosen)
     except OSError as exc:
         raise typer.BadParameter(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
