@@ -120,27 +120,31 @@ def gunicorn_options(workers: int, *, worker_class: str = "sync", threads: int =
 
 
 def serve(root: Path, *, part: str = "site", host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
-          server: str | None = None, worker_class: str = "sync", threads: int = 1) -> None:
-    """Serve the project at ``root`` until stopped."""
+          server: str | None = None, worker_class: str = "sync", threads: int = 1,
+          announce: Callable[[str], None] = print) -> None:
+    """Serve the project at ``root`` until stopped; ``announce`` shows where uWSGI logs."""
     server = server or default_server()
     if server not in SERVERS:
         raise ValueError(f"未知的服务器 {server!r}，可选：{', '.join(SERVERS)}")
     if server == "uwsgi":
-        _check_free(host, port)
-        root = Path(root).resolve()
-        env = os.environ | {"WX_PROJECT": str(root), "WX_APP": part}
-        log = root / "var" / "uwsgi.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        print(f"服务器日志：{log.relative_to(root)}", flush=True)
-        code = run_uwsgi(uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application")
-                         + ["--logto", str(log)], env)
-        if code:
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-            raise WxError("uWSGI 异常退出（退出码 {}），{} 最后几行：\n{}".format(code, log.relative_to(root), "\n".join(tail)))
+        _serve_uwsgi(Path(root).resolve(), part, host, port, workers, announce)
         return
     app, preload = build(root, part)
     run(app, host=host, port=port, workers=workers, server=server, worker_class=worker_class, threads=threads,
         preload=preload)
+
+
+def _serve_uwsgi(root: Path, part: str, host: str, port: int, workers: int, announce: Callable[[str], None]) -> None:
+    """uWSGI with its output in var/uwsgi.log; WxError with the log's end if it fails."""
+    _check_free(host, port)
+    log = root / "var" / "uwsgi.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    announce(f"服务器日志：{log.relative_to(root)}")
+    options = uwsgi_options(workers, host=host, port=port, app="wxcli.wsgi:application") + ["--logto", str(log)]
+    code = run_uwsgi(options, os.environ | {"WX_PROJECT": str(root), "WX_APP": part})
+    if code:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
+        raise WxError(f"uWSGI 异常退出（退出码 {code}），{log.relative_to(root)} 最后几行：\n{tail}")
 
 
 def run_uwsgi(options: list[str], env: dict[str, str]) -> int:

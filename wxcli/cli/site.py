@@ -139,6 +139,6 @@ def serve(
         chosen = server or serving.default_server()
         processes = f"{workers} 个工作进程" if chosen in ("uwsgi", "gunicorn") else "单进程"
         log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{processes}，Ctrl+C 停止）")
-        serving.serve(project.root, part="site", host=host, port=port, workers=workers, server=chosen)
+        serving.serve(project.root, part="site", host=host, port=port, workers=workers, server=chosen, announce=log)
     except OSError as exc:
         raise typer.BadParameter(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
