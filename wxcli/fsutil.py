@@ -1,8 +1,9 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Atomic file writes (a reader never sees a half-written file) and forgiving cache reads."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -27,3 +28,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_pickle(path: Path):
+    """The object pickled at ``path``, or None when it is missing or cannot be read.
+
+    For caches: one that cannot be read is a cache miss, never an error.
+    """
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except Exception:  # noqa: BLE001 — any unreadable cache is a miss
+        return None

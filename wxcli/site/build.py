@@ -22,7 +22,7 @@ from pathlib import Path
 from wxcli import __version__
 from wxcli.content import load_columns
 from wxcli.errors import ContentError, Problem, display_path
-from wxcli.fsutil import atomic_write_bytes
+from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
 
 from . import model as site_model
@@ -104,14 +104,6 @@ def _build_lock(cache_dir: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _load_pickle(path: Path):
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # noqa: BLE001 — a cache that cannot be read is a cache miss, never an error
-        return None
 
 
 def _as_errors(problems: list[Problem]) -> list[Problem]:
@@ -369,7 +361,7 @@ def build_site(
         options = _options_fingerprint(settings, drafts)
         inputs = scan.fingerprint()
         state_path = cache_dir / "site-state.pickle"
-        state = None if clean else _load_pickle(state_path)
+        state = None if clean else read_pickle(state_path)
         if _unchanged_since(state, inputs, options, output):
             warnings = state["warnings"]
             if strict and warnings:

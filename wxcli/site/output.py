@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wxcli.fsutil import atomic_write_bytes
+from wxcli.fsutil import atomic_write_bytes, read_pickle
 
 MANIFEST_VERSION = 3
 TRASH_PREFIX = ".site-trash-"
@@ -227,11 +227,7 @@ class Output:
             self.dirty_path.touch()
 
     def load_manifest(self) -> Manifest:
-        try:
-            with open(self.manifest_path, "rb") as handle:
-                data = pickle.load(handle)
-        except Exception:  # noqa: BLE001 — a cache that cannot be read is a cache miss, never an error
-            return Manifest()
+        data = read_pickle(self.manifest_path)
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
             return Manifest()
         return data["manifest"]

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from wxcli import __version__
 from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text, is_column_name
 from wxcli.errors import Problem
-from wxcli.fsutil import atomic_write_bytes
+from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
 
 from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Row, encode
@@ -214,14 +214,6 @@ def settings_fingerprint(project: Project, prefix: str) -> bytes:
     return digest_of(CACHE_VERSION, __version__, RENDERER_VERSION, project.timezone.key, project.summary_length, prefix)
 
 
-def _read_pickle(path: Path):
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # noqa: BLE001 — a cache that cannot be read is a cache miss, never an error
-        return None
-
-
 class RecordStore:
     """Parsed entries between builds: a base file plus a small delta of recent changes.
 
@@ -239,12 +231,12 @@ class RecordStore:
         self._delta_removed: set[str] = set()
 
     def load(self) -> dict[str, Record]:
-        base = _read_pickle(self.base_path)
+        base = read_pickle(self.base_path)
         if not isinstance(base, dict) or base.get("fingerprint") != self.fingerprint:
             return {}
         self._base_id = base.get("id")
         records = base.get("records", {})
-        delta = _read_pickle(self.delta_path)
+        delta = read_pickle(self.delta_path)
         if isinstance(delta, dict) and delta.get("base") == self._base_id:
             self._delta_changed = delta["changed"]
             self._delta_removed = set(delta["removed"])

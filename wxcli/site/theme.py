@@ -14,7 +14,7 @@ from pathlib import Path
 
 import wxcli
 from wxcli.errors import Problem, display_path
-from wxcli.fsutil import atomic_write_bytes
+from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
 
 from .sources import digest_of
@@ -30,14 +30,6 @@ def default_theme_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-def _read_cache(path: Path):
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # noqa: BLE001 — a cache that cannot be read is a cache miss, never an error
-        return None
 
 
 def theme_dirs(project: Project) -> list[Path]:
@@ -74,7 +66,7 @@ class Theme:
         self._fingerprints: dict[str, bytes] = {}
         self._checked = False
         if cache_dir is not None and signature:
-            cached = _read_cache(cache_dir / "site-theme.pickle")
+            cached = read_pickle(cache_dir / "site-theme.pickle")
             if isinstance(cached, dict) and cached.get("signature") == signature:
                 self._fingerprints = dict(cached["fingerprints"])
                 self._checked = True
