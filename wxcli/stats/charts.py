@@ -85,6 +85,21 @@ def _x_labels(labels: list[str], x_of) -> list[str]:
     ]
 
 
+def _column_frame(count: int, bottom: float, top: float):
+    """(slot width, x of column i's centre, y of a value) for ``count`` columns on a
+    ``bottom``..``top`` axis in a column chart's plot area."""
+    plot_h = COLUMN_HEIGHT - PAD_TOP - PAD_BOTTOM
+    slot = (WIDTH - PAD_LEFT - PAD_RIGHT) / count
+
+    def x_of(i: int) -> float:
+        return PAD_LEFT + slot * (i + 0.5)
+
+    def y_of(v: float) -> float:
+        return PAD_TOP + plot_h * (top - v) / (top - bottom)
+
+    return slot, x_of, y_of
+
+
 def columns(chart_id: str, title: str, labels: list[str], series: list[Series], tips: list[str] | None = None) -> Markup:
     """Vertical bars per label; later series are drawn narrower in front of earlier ones.
 
@@ -92,18 +107,9 @@ def columns(chart_id: str, title: str, labels: list[str], series: list[Series], 
     """
     if not labels:
         return _empty(chart_id, title)
-    _, top, step = axis(max((max(s.values, default=0) for s in series), default=0))
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = COLUMN_HEIGHT - PAD_TOP - PAD_BOTTOM
-    slot = plot_w / len(labels)
-
-    def x_of(i: int) -> float:
-        return PAD_LEFT + slot * (i + 0.5)
-
-    def y_of(v: float) -> float:
-        return PAD_TOP + plot_h * (1 - v / top)
-
-    body = _y_axis(0, top, step, y_of)
+    bottom, top, step = axis(max((max(s.values, default=0) for s in series), default=0))
+    slot, x_of, y_of = _column_frame(len(labels), bottom, top)
+    body = _y_axis(bottom, top, step, y_of)
     for depth, s in enumerate(series):
         width = slot * (0.75 - 0.3 * depth)
         for i, value in enumerate(s.values):
@@ -122,16 +128,7 @@ def diverging(chart_id: str, title: str, labels: list[str], up: Series, down: Se
         return _empty(chart_id, title)
     bottom, top, step = axis(max(max(up.values, default=0), max(line.values, default=0)),
                              -max(max(down.values, default=0), -min(line.values, default=0)))
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = COLUMN_HEIGHT - PAD_TOP - PAD_BOTTOM
-    slot = plot_w / len(labels)
-
-    def x_of(i: int) -> float:
-        return PAD_LEFT + slot * (i + 0.5)
-
-    def y_of(v: float) -> float:
-        return PAD_TOP + plot_h * (top - v) / (top - bottom)
-
+    slot, x_of, y_of = _column_frame(len(labels), bottom, top)
     body = _y_axis(bottom, top, step, y_of)
     width = slot * 0.7
     for i, label in enumerate(labels):
