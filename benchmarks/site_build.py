@@ -260,6 +260,15 @@ def ratios(results: list[tuple[int, dict]]) -> str:
     return "\n".join(lines)
 
 
+def best_of(repeat: int, write, bench) -> dict:
+    """Write a fresh corpus and time it ``repeat`` times; the fastest of each step."""
+    runs = []
+    for _ in range(repeat):
+        write()
+        runs.append(bench())
+    return fastest(runs)
+
+
 def fastest(rows: list[dict]) -> dict:
     """Per step, the fastest of repeated runs (other load on the machine only ever slows a run down)."""
     best = dict(rows[0])
@@ -293,35 +302,23 @@ def main() -> None:
                 root = base / f"{size}-wxcli"
                 if "wxcli" in tools:
                     site_only = [sys.executable, str(REPO / "benchmarks" / "site_wx.py"), str(root)]
-                    runs = []
-                    for _ in range(args.repeat):
-                        corpus.write_wxcli(root, articles)
-                        runs.append(bench_wxcli(root, corpus.wxcli_article(root, target), env, site_only, "wxcli", watch=True))
-                    results.append((size, fastest(runs)))
+                    results.append((size, best_of(args.repeat, lambda: corpus.write_wxcli(root, articles), lambda: bench_wxcli(
+                        root, corpus.wxcli_article(root, target), env, site_only, "wxcli", watch=True))))
                     print(f"{size} wxcli done", file=sys.stderr)
                 if "wx-build" in tools:
                     command = [sys.executable, "-m", "wxcli", "build"]
-                    runs = []
-                    for _ in range(args.repeat):
-                        corpus.write_wxcli(root, articles)
-                        runs.append(bench_wxcli(root, corpus.wxcli_article(root, target), env, command, "`wx build` (site + bot db)"))
-                    results.append((size, fastest(runs)))
+                    results.append((size, best_of(args.repeat, lambda: corpus.write_wxcli(root, articles), lambda: bench_wxcli(
+                        root, corpus.wxcli_article(root, target), env, command, "`wx build` (site + bot db)"))))
                     print(f"{size} wx build done", file=sys.stderr)
             if "pelican" in tools:
                 root = base / f"{size}-pelican"
-                runs = []
-                for _ in range(args.repeat):
-                    corpus.write_pelican(root, articles)
-                    runs.append(bench_pelican(root, corpus.pelican_article(root, target), env))
-                results.append((size, fastest(runs)))
+                results.append((size, best_of(args.repeat, lambda: corpus.write_pelican(root, articles),
+                                              lambda: bench_pelican(root, corpus.pelican_article(root, target), env))))
                 print(f"{size} pelican done", file=sys.stderr)
             if "hugo" in tools:
                 root = base / f"{size}-hugo"
-                runs = []
-                for _ in range(args.repeat):
-                    corpus.write_hugo(root, articles)
-                    runs.append(bench_hugo(root, corpus.hugo_article(root, target), env))
-                results.append((size, fastest(runs)))
+                results.append((size, best_of(args.repeat, lambda: corpus.write_hugo(root, articles),
+                                              lambda: bench_hugo(root, corpus.hugo_article(root, target), env))))
                 print(f"{size} hugo done", file=sys.stderr)
     finally:
         if not args.keep:
