@@ -150,10 +150,7 @@ def test_wx_serve_shows_why_uwsgi_could_not_start(tmp_path):
     project = make_bot_project(tmp_path)
     project.state_path.parent.mkdir(parents=True, exist_ok=True)
     project.state_path.write_bytes(b"this is not a database" * 100)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    run = subprocess.run([sys.executable, "-m", "wxcli", "serve", "--port", str(port)], cwd=project.root,
+    run = subprocess.run([sys.executable, "-m", "wxcli", "serve", "--port", str(free_port())], cwd=project.root,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert "uWSGI 异常退出" in run.stderr and "var/uwsgi.log" in run.stderr
