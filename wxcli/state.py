@@ -300,12 +300,6 @@ class StateStore:
             row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user = ?", (user,)).fetchone()
         return Session.from_row(row) if row else None
 
-    def stored_reply(self, ctime: int, key: str) -> str | None:
-        """The reply already given to this message, or None."""
-        with self.connection() as conn:
-            row = conn.execute("SELECT reply FROM dedup WHERE ctime = ? AND key = ?", (ctime, key)).fetchone()
-        return None if row is None else row[0] or ""
-
     def lookup(self, ts: int, nonce: str, ctime: int, key: str, user: str) -> tuple[str | None, str | None, Session | None]:
         """Everything a request reads, in one query: (digest stored for this nonce,
         reply stored for this message, the user's session)."""
@@ -315,20 +309,6 @@ class StateStore:
         finally:
             self._pool.release(conn)
         return row[0], row[1], Session.from_row(row[2:]) if row[2] is not None else None
-
-    def seen(self, ts: int, nonce: str, ctime: int, key: str) -> tuple[str | None, str | None]:
-        """(digest stored for this nonce, reply stored for this message) in one query."""
-        with self.connection() as conn:
-            return conn.execute(
-                "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
-                " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?)",
-                (ts, nonce, ctime, key),
-            ).fetchone()
-
-    def nonce_digest(self, ts: int, nonce: str) -> str | None:
-        with self.connection() as conn:
-            row = conn.execute("SELECT digest FROM nonces WHERE ts = ? AND nonce = ?", (ts, nonce)).fetchone()
-        return row[0] if row else None
 
     # ------------------------------------------------------------ writes
 
