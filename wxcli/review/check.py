@@ -71,10 +71,6 @@ def dedupe(problems) -> list[Problem]:
     return list(kept.values())
 
 
-def has_errors(problems) -> bool:
-    return any(p.is_error for p in problems)
-
-
 # ---------------------------------------------------------------- Markdown
 
 
