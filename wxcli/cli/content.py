@@ -20,7 +20,7 @@ from wxcli.cli._common import (
 )
 from wxcli.content import load_columns, read_article
 from wxcli.errors import WxError
-from wxcli.scaffold import init_project
+from wxcli.scaffold import WORKFLOW_PATH, init_project, wxcli_source_missing
 
 article_app = typer.Typer(help="文章：新建、列表与搜索、查看、编辑、发布、删除。", no_args_is_help=True)
 column_app = typer.Typer(help="栏目：新建、列表、编辑、改名、删除。", no_args_is_help=True)
@@ -34,10 +34,19 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def init(directory: Path = typer.Argument(..., help="新项目目录（须为空或不存在）"),
-         git: bool = typer.Option(True, "--git/--no-git", help="同时执行 git init")) -> None:
+         git: bool = typer.Option(True, "--git/--no-git", help="同时执行 git init（分支 main）"),
+         wxcli_source: Optional[str] = typer.Option(
+             None, "--wxcli-source",
+             help="审核流水线安装 wxcli 的来源：带标签的 git 地址或仓库里的路径（默认取环境变量 WXCLI_SOURCE）"),
+         ) -> None:
     """从内置示例新建一个项目。"""
-    init_project(directory, git=git)
+    init_project(directory, git=git, source=wxcli_source)
     console.print(f"已创建项目 {directory}。下一步：cd {directory} && wx build")
+    if wxcli_source_missing(wxcli_source):
+        err_console.print(
+            f"提示：审核流水线 {WORKFLOW_PATH} 还不知道从哪里安装 wxcli；"
+            "请把其中的 WXCLI_SOURCE 改成本行托管的地址（如 git+https://…/wxcli.git@v0.1.0），"
+            "或重新运行 wx init 时加 --wxcli-source。", soft_wrap=True)
 
 
 # ---------------------------------------------------------------- editor
