@@ -40,6 +40,7 @@ from wxcli.bot.text import Synonyms, feature_weight, features, normalize, strip_
 from wxcli.content import Content, load_content
 from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
+from wxcli.sourcefiles import read_text
 
 SCHEMA_VERSION = 2
 MODES = {"exact": 0, "contains": 1, "regex": 2}
@@ -315,11 +316,9 @@ def _news_items(value, path: str, line: int, ctx: ReadContext) -> list[dict] | N
 
 def _read_yaml(path: Path, shown: str, ctx: ReadContext):
     try:
-        return yamlsrc.load(path.read_text(encoding="utf-8"))
+        return yamlsrc.load_file(path, shown)
     except yamlsrc.YamlError as exc:
         ctx.error(shown, exc.line, str(exc))
-    except UnicodeDecodeError:
-        ctx.error(shown, 1, "文件不是 UTF-8 编码")
     return None
 
 
@@ -677,9 +676,9 @@ def read_branches(project: Project, ctx: ReadContext) -> list[dict]:
         return []
     shown = project.relative(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        ctx.error(shown, 1, "文件不是 UTF-8 编码")
+        text = read_text(path, shown)
+    except ContentError as exc:
+        ctx.problems.extend(exc.problems)
         return []
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in BRANCH_COLUMNS if c not in (reader.fieldnames or [])]
@@ -877,7 +876,7 @@ def read_sources(project: Project, *, drafts: bool = False, content: Content | N
     probe = ReadContext(project, articles, set())
     files = read_flow_files(project, probe)
     ctx = ReadContext(project, articles, set(files))
-    ctx.problems = probe.problems + problems
+    ctx.problems = content.problems + probe.problems + problems  # an unreadable article is named, not skipped
     synonyms = read_synonyms(project, ctx)
     flows = compile_flows(files, ctx, synonyms, settings)
     answers = read_answers(project, ctx)

@@ -96,8 +96,10 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
         refs = known[key] if key in known else renderer.render(article.body, article.column).refs
         shown = project.relative(article.path)
         entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
-    media = set(scan_inputs(project, []).media)
+    scan = scan_inputs(project, [], refuse_links=False)
+    media = set(scan.media)
     return [
+        *scan.problems,  # links out of content/, which wx build refuses
         *structure_problems(entries, content.columns),
         *link_warnings(entries, content.columns, media, drafts=False),
         *link_warnings(entries, content.columns, media, drafts=True),
