@@ -188,7 +188,7 @@ def _rewrite_column_links(project: Project, old: str, new: str) -> None:
 
 
 def column_articles(project: Project, slug: str) -> list[Path]:
-    return [p for p in sorted((project.content_dir / slug).glob("*.md")) if p.name != COLUMN_FILE]
+    return [path for path in article_paths(project) if path.parent.name == slug]
 
 
 def delete_column(project: Project, slug: str, move_to: str | None = None) -> list[Path]:

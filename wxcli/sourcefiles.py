@@ -148,27 +148,25 @@ def walk_files(folder: Path, boundary: Path, boundary_name: str, problems: list[
     Links to folders are not descended into (as ``os.walk`` does), but one that
     leads out is still reported.
     """
+    def refused(path: str) -> bool:
+        problem = link_problem(path, _shown(path, shown_from), boundary, boundary_name)
+        if problem is not None:
+            problems.append(problem)
+        return problem is not None
+
     for current, dirs, files in os.walk(folder):
         kept = []
         for name in sorted(d for d in dirs if _visible(d)):
             path = os.path.join(current, name)
             if os.path.islink(path):
-                problem = link_problem(path, _shown(path, shown_from), boundary, boundary_name)
-                if problem is not None:
-                    problems.append(problem)
-                continue
-            kept.append(name)
+                refused(path)  # never descended into; reported when it leads out
+            else:
+                kept.append(name)
         dirs[:] = kept
         for name in sorted(files):
-            if not _visible(name):
-                continue
             path = os.path.join(current, name)
-            if os.path.islink(path):
-                problem = link_problem(path, _shown(path, shown_from), boundary, boundary_name)
-                if problem is not None:
-                    problems.append(problem)
-                    continue
-            yield path, os.stat(path)
+            if _visible(name) and not (os.path.islink(path) and refused(path)):
+                yield path, os.stat(path)
 
 
 def _visible(name: str) -> bool:
