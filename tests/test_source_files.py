@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from cms_project import write_project
 from wxcli.cli import _common, app
-from wxcli.sourcefiles import read_text
+from wxcli.errors import ContentError
+from wxcli.sourcefiles import read_text, write_text
 
 runner = CliRunner()
 NOT_UTF8 = "文件不是 UTF-8 编码"
@@ -188,3 +189,16 @@ def test_an_editor_that_saves_gbk(site, tmp_path, monkeypatch):
     result = wx("article", "edit", "lilv-tiaozheng")
     assert result.exit_code == 1 and f":2: {NOT_UTF8}" in result.output and "修改保留在" in result.output, result.output
     assert (site / "content/news/lilv-tiaozheng.md").read_bytes() == before
+
+
+def test_a_gbk_wx_toml_is_one_line(site):
+    (site / "wx.toml").write_bytes('[site]\ntitle = "测试银行"\n'.encode("gbk"))
+    result = wx("article", "list")
+    assert result.exit_code == 1 and f"wx.toml:2: {NOT_UTF8}" in result.output, result.output
+
+
+def test_a_file_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "news").write_text("不是目录", encoding="utf-8")
+    with pytest.raises(ContentError) as error:
+        write_text(tmp_path / "news" / "a.md", "正文", "content/news/a.md")
+    assert str(error.value).startswith("content/news/a.md: 无法写入文件：")

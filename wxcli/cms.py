@@ -18,7 +18,7 @@ from wxcli.errors import ContentError, WxError
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import Project
 from wxcli.slug import is_valid_slug, slugify, unique_slug
-from wxcli.sourcefiles import is_column_name, read_text
+from wxcli.sourcefiles import is_column_name, read_text, write_text
 
 
 def taken_slugs(project: Project) -> set[str]:
@@ -99,7 +99,8 @@ def create_article(
         slug = unique_slug(slugify(title), taken)
     moment = date or datetime.now(project.timezone).replace(second=0, microsecond=0)
     path = project.content_dir / column / f"{slug}.md"
-    atomic_write_text(path, content.new_article_text(title.strip(), moment, draft=draft, author=author, tags=tags))
+    text = content.new_article_text(title.strip(), moment, draft=draft, author=author, tags=tags)
+    write_text(path, text, project.relative(path))
     return path
 
 
@@ -157,7 +158,7 @@ def create_column(project: Project, title: str, slug: str, order: int | None = N
     if order is None:
         order = max((c.order for c in columns.values()), default=0) + 1
     path = folder / COLUMN_FILE
-    atomic_write_text(path, content.new_column_text(title, order, description))
+    write_text(path, content.new_column_text(title, order, description), project.relative(path))
     return path
 
 

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from wxcli import content
 from wxcli.errors import ContentError, Problem
-from wxcli.fsutil import atomic_write_text
 from wxcli.project import Project
-from wxcli.sourcefiles import read_text
+from wxcli.sourcefiles import read_text, write_text
 
 MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.M)
 LABELS = ("磁盘上的版本", "打开时的版本", "你的修改")
@@ -96,5 +95,5 @@ def save_edit(project: Project, path: Path, original: str, edited: str) -> EditO
         merged = merge_texts(original, current, edited)
         text, clean = merged if merged else (None, False)
         return EditOutcome(saved=False, current=current, merged=text, clean=clean)
-    atomic_write_text(path, edited)
+    write_text(path, edited, shown)
     return EditOutcome(saved=True, article=article)

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wxcli.errors import WxError, display_path
+from wxcli.sourcefiles import read_text
 
 CONFIG_NAME = "wx.toml"
 ENV_OVERRIDES = {
@@ -91,7 +92,7 @@ def find_root(start: Path | None = None) -> Path:
 def load_config(root: Path) -> dict:
     path = root / CONFIG_NAME
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(path, CONFIG_NAME))
     except tomllib.TOMLDecodeError as exc:
         raise WxError(f"{CONFIG_NAME}: {exc}") from exc
 

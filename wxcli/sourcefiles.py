@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli.errors import ContentError, Problem
+from wxcli.fsutil import atomic_write_text
 
 NOT_UTF8 = "文件不是 UTF-8 编码"
 COLUMN_FILE = "_column.md"
@@ -35,8 +36,8 @@ def decode(data: bytes, shown: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def os_problem(exc: OSError, shown: str) -> Problem:
-    """An ``OSError`` about ``shown`` as one Chinese line."""
+def os_problem(exc: OSError, shown: str, action: str = "读取") -> Problem:
+    """An ``OSError`` about ``shown`` (while reading, or ``action``) as one Chinese line."""
     if isinstance(exc, FileNotFoundError):
         return Problem(shown, 0, "文件不存在")
     if exc.errno == errno.ENAMETOOLONG:
@@ -44,8 +45,8 @@ def os_problem(exc: OSError, shown: str) -> Problem:
     if isinstance(exc, IsADirectoryError):
         return Problem(shown, 0, "这是一个目录，不是文件")
     if isinstance(exc, PermissionError):
-        return Problem(shown, 0, "没有读取权限")
-    return Problem(shown, 0, f"无法读取文件：{exc.strerror or exc}")
+        return Problem(shown, 0, f"没有{action}权限")
+    return Problem(shown, 0, f"无法{action}文件：{exc.strerror or exc}")
 
 
 def read_text(path: Path, shown: str | None = None) -> str:
@@ -56,6 +57,14 @@ def read_text(path: Path, shown: str | None = None) -> str:
     except OSError as exc:
         raise ContentError([os_problem(exc, shown)]) from None
     return decode(data, shown)
+
+
+def write_text(path: Path, text: str, shown: str) -> None:
+    """:func:`~wxcli.fsutil.atomic_write_text`, with a failure as a :class:`ContentError` naming ``shown``."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise ContentError([os_problem(exc, shown, "写入")]) from None
 
 
 # ---------------------------------------------------------------- links
