@@ -73,7 +73,11 @@ def _qualify(name: str) -> str:
 
 
 def _read(path: Path) -> list:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as error:
+        line = getattr(getattr(error, "problem_mark", None), "line", 0) + 1
+        raise ValueError(f"{path}:{line}: YAML 写法有误：{getattr(error, 'problem', error)}") from None
     if not isinstance(data, list):
         raise ValueError(f"{path}:1: 应是一个列表")
     return data
@@ -200,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bad = 0
     for name in args.suites:
-        suite = load_suite(name)
+        try:
+            suite = load_suite(name)
+        except (ValueError, KeyError) as error:
+            print(f"{name}: {error}", file=sys.stderr)
+            return 2
         counts = ", ".join(f"{tag} {len(cases)}" for tag, cases in subsets(suite.questions).items())
         answers = len({c.expect for c in suite.questions})
         print(f"{name}: {len(suite.questions)} questions over {answers} answers ({counts}); "
