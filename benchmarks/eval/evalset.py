@@ -146,31 +146,55 @@ def _front_matter(path: Path) -> dict:
 
 
 def project_vocabulary(project: Path) -> dict:
-    """Answer names and the texts the lexical fast path matches, read from the project's files."""
-    names, contains, exact, regex, examples = set(), set(), set(), [], set()
+    """What the project's files say, for checking cases and for building a plain index.
+
+    ``names``: every answer name; ``contains`` / ``exact`` / ``regex`` / ``examples``: the texts
+    the lexical fast path matches (normalized); ``texts``: (name, text) pairs of every keyword
+    (not regex), example question, flow trigger, article keyword and article title;
+    ``aliases``: answer id → ``flow:<id>`` for answers whose reply starts a flow.
+    """
+    vocab = {"names": set(), "contains": set(), "exact": set(), "regex": [], "examples": set(),
+             "texts": [], "aliases": {}}
     for path in sorted((project / "flows" / "answers").glob("*.yml")):
         for answer in _read(path):
-            names.add(answer["id"])
+            name = answer["id"]
+            vocab["names"].add(name)
             mode = answer.get("match", "contains")
             words = [str(k) for k in answer.get("keywords") or ()]
+            questions = [str(q) for q in answer.get("questions") or ()]
             if mode == "regex":
-                regex.extend(re.compile(w) for w in words)
+                vocab["regex"].extend(re.compile(w) for w in words)
             else:
-                (exact if mode == "exact" else contains).update(_norm(w) for w in words)
-            examples.update(_norm(str(q)) for q in answer.get("questions") or ())
+                vocab["exact" if mode == "exact" else "contains"].update(_norm(w) for w in words)
+                vocab["texts"].extend((name, w) for w in words)
+            vocab["examples"].update(_norm(q) for q in questions)
+            vocab["texts"].extend((name, q) for q in questions)
+            reply = answer.get("reply")
+            if isinstance(reply, dict) and "flow" in reply:
+                vocab["aliases"][name] = f"flow:{reply['flow']}"
     for path in sorted((project / "flows").glob("*.yml")):
-        if path.name == "synonyms.yml":
-            continue
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if isinstance(data, dict) and "nodes" in data:
-            names.add(f"flow:{path.stem}")
-            contains.update(_norm(str(t)) for t in data.get("triggers") or ())
+            name = f"flow:{path.stem}"
+            vocab["names"].add(name)
+            triggers = [str(t) for t in data.get("triggers") or ()]
+            vocab["contains"].update(_norm(t) for t in triggers)
+            vocab["texts"].extend((name, t) for t in triggers)
     for path in sorted((project / "content").rglob("*.md")):
-        if path.name.startswith("_"):
+        meta = _front_matter(path)
+        if path.name.startswith("_") or "title" not in meta:
             continue
-        names.add(f"article:{path.stem}")
-        contains.update(_norm(str(k)) for k in _front_matter(path).get("keywords") or ())
-    return {"names": names, "contains": contains, "exact": exact, "regex": regex, "examples": examples}
+        name = f"article:{path.stem}"
+        vocab["names"].add(name)
+        keywords = [str(k) for k in meta.get("keywords") or ()]
+        vocab["contains"].update(_norm(k) for k in keywords)
+        vocab["texts"].extend((name, t) for t in [*keywords, str(meta["title"])])
+    return vocab
+
+
+def accepted(case: Case, aliases: dict[str, str]) -> frozenset[str]:
+    """The case's names plus the flow an expected answer starts (both count as right)."""
+    return case.accepted | {aliases[n] for n in case.accepted if n in aliases}
 
 
 def problems(suite: Suite) -> list[str]:
