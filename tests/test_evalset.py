@@ -55,9 +55,9 @@ def test_kb2_answers_have_two_keywords_and_two_questions():
             assert isinstance(answer["reply"], str) and answer["reply"].strip()
 
 
-def test_loader_flattens_groups_and_qualifies_article_slugs(tmp_path):
+def test_loader_flattens_groups(tmp_path):
     path = tmp_path / "q.yml"
-    path.write_text("- expect: card-loss\n  also: [guashi, 'flow:x']\n  questions:\n"
+    path.write_text("- expect: card-loss\n  also: ['article:guashi', 'flow:x']\n  questions:\n"
                     "    - 卡掉了\n    - {q: 银行卡怎么挂矢, tags: [homophone]}\n", encoding="utf-8")
     first, second = evalset.load_cases(path)
     assert first.q == "卡掉了" and first.tags == frozenset()

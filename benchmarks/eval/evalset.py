@@ -67,11 +67,6 @@ SUITES = {
 }
 
 
-def _qualify(name: str) -> str:
-    """A bare ``also`` entry is an article slug (the older bot_quality format)."""
-    return name if ":" in name else f"article:{name}"
-
-
 def _read(path: Path) -> list:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
@@ -89,7 +84,7 @@ def load_cases(path: Path) -> list[Case]:
     for number, group in enumerate(_read(path), 1):
         if not isinstance(group, dict) or "expect" not in group or not group.get("questions"):
             raise ValueError(f"{path}: 第{number}组应有 expect 和 questions")
-        also = tuple(_qualify(str(a)) for a in group.get("also") or ())
+        also = tuple(str(a) for a in group.get("also") or ())
         for item in group["questions"]:
             text, tags = (item.get("q"), item.get("tags") or ()) if isinstance(item, dict) else (item, ())
             unknown = set(tags) - set(TAGS)
