@@ -51,6 +51,9 @@ FLOW_KEYS = {"title", "triggers", "timeout", "start", "nodes", "description"}
 NODE_KEYS = {"say", "articles", "ask", "save", "pattern", "invalid", "options", "next", "goto"}
 BRANCH_COLUMNS = ("name", "address", "phone", "lat", "lng", "hours")
 SYNONYMS_FILE = "synonyms.yml"
+MENU_FILE = "menu.yml"
+NOT_FLOWS = frozenset({SYNONYMS_FILE, MENU_FILE})
+"""Files in flows/ that are not flows: the synonym groups and the custom menu (wxcli.reach.menu)."""
 BRANCHES_FILE = "branches.csv"
 TEXT_LIMIT = 2048
 REPLY_FORMS = ("text", "articles", "news", "image", "flow", "one_of", "branches", "transfer")
@@ -454,7 +457,7 @@ def read_flow_files(project: Project, ctx: ReadContext) -> dict[str, tuple[str, 
     if not project.flows_dir.is_dir():
         return found
     for file in sorted(project.flows_dir.glob("*.yml")):
-        if file.name == SYNONYMS_FILE:
+        if file.name in NOT_FLOWS:
             continue
         shown = project.relative(file)
         flow_id = file.stem
