@@ -85,6 +85,7 @@ class FakeWechat:
         self.last_message: dict[str, float] = {}
         self.kf_sent: dict[str, list[dict]] = {}
         self.fail_next: dict[str, int] = {}  # api → errcode to answer once
+        self.reject_all_tokens = False  # answer 40001 to every call, as for a revoked secret
 
     # ------------------------------------------------------------ test helpers
 
@@ -180,6 +181,8 @@ class FakeWechat:
                     if method != "POST":
                         raise ApiFailure(43002, "require POST method")
                     return self.stable_token(json.loads(body or b"{}"))
+                if self.reject_all_tokens:
+                    raise ApiFailure(40001, "invalid credential")
                 self._check_token(query)
                 if api in self.fail_next:
                     raise ApiFailure(self.fail_next.pop(api), "injected failure")

@@ -17,7 +17,7 @@ SAMPLE_PARTS = ("content", "flows", "site_templates")
 
 def sample_project(tmp_path: Path) -> Path:
     root = tmp_path / "bank"
-    root.mkdir()
+    root.mkdir(parents=True)
     for part in SAMPLE_PARTS:
         shutil.copytree(REPO / part, root / part)
     shutil.copy(REPO / "wx.toml", root / "wx.toml")

@@ -59,8 +59,10 @@ def _json(data) -> bytes:
 class WechatApi:
     """WeChat's API for one AppID. ``close()`` (or ``with``) when done."""
 
-    def __init__(self, settings: ApiSettings, tokens: TokenStore, *, transport: httpx.BaseTransport | None = None):
+    def __init__(self, settings: ApiSettings, tokens: TokenStore, *, transport: httpx.BaseTransport | None = None,
+                 clock=time.time):
         self.settings = settings
+        self.clock = clock
         self.tokens = tokens
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._http = httpx.Client(base_url=settings.base, transport=transport,
@@ -109,7 +111,7 @@ class WechatApi:
         code = int(data.get("errcode") or 0)
         if code or not data.get("access_token"):
             raise ApiError(code or -1, str(data.get("errmsg", "")), "cgi-bin/stable_token")
-        now = time.time()
+        now = self.clock()
         expires_in = float(data.get("expires_in") or 7200)
         ahead = min(REFRESH_AHEAD, expires_in / 2)
         return TokenRecord(str(data["access_token"]), now + expires_in, now + expires_in - ahead)
@@ -140,11 +142,10 @@ class WechatApi:
                 raise WxError("等待另一个进程刷新 access_token 超时，请稍后再试")
             time.sleep(WAIT_POLL)
 
-    @staticmethod
-    def _usable(record: TokenRecord | None, rejected: str | None) -> str | None:
+    def _usable(self, record: TokenRecord | None, rejected: str | None) -> str | None:
         if record is None or record.token == rejected:
             return None
-        return record.token if time.time() < record.refresh_at else None
+        return record.token if self.clock() < record.refresh_at else None
 
     # ------------------------------------------------------------ calls
 
