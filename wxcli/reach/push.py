@@ -116,6 +116,9 @@ def article_problems(project, articles: list) -> list[str]:
 def plan_articles(project, content, slugs: list[str], audience: Audience) -> Plan:
     by_slug = {a.slug: a for a in content.articles}
     missing = [s for s in slugs if s not in by_slug]
+    broken = [str(p) for p in content.problems if p.is_error and any(p.path.endswith(f"/{s}.md") for s in missing)]
+    if broken:
+        raise WxError("不能群发，文章有错误：\n" + "\n".join(broken))
     if missing:
         raise WxError(f"没有这篇文章：{'、'.join(missing)}（wx article list 查看 slug）")
     if not 1 <= len(slugs) <= MAX_ARTICLES:
