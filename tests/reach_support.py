@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fake_wechat_api import FakeWechat
+import pytest
+
+from fake_wechat_api import FakeServer, FakeWechat
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_PARTS = ("content", "flows", "site_templates")
@@ -35,3 +37,16 @@ def wx_env(fake: FakeWechat, base: str, **extra) -> dict:
 def run_wx(root: Path, env: dict, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wxcli", *args], cwd=root, env=env, input=input,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A fresh copy of the sample bank (import this fixture by name)."""
+    return sample_project(tmp_path)
+
+
+@pytest.fixture
+def server():
+    """The fake of WeChat's API on 127.0.0.1, stopped after the test."""
+    with FakeServer() as server:
+        yield server

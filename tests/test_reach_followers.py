@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from fake_wechat_api import FakeServer
-from reach_support import run_wx, sample_project, wx_env
+from reach_support import root, run_wx, server, wx_env  # noqa: F401 - fixtures
 from test_bot_support import LiveServer, message_xml
 from wxcli.bot import compile_project
 from wxcli.project import load_project
@@ -18,17 +17,6 @@ from wxcli.reach.store import ReachStore
 
 HUANGLONG = (30.2741, 120.1418)  # 示例银行杭州黄龙支行, 西湖区
 BINJIANG = (30.2086, 120.2103)  # 示例银行杭州滨江支行, 滨江区
-
-
-@pytest.fixture
-def root(tmp_path):
-    return sample_project(tmp_path)
-
-
-@pytest.fixture
-def server():
-    with FakeServer() as server:
-        yield server
 
 
 def calls(fake, api: str) -> list:

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from fake_wechat_api import FakeServer
-from reach_support import run_wx, sample_project, wx_env
+from reach_support import root, run_wx, server, wx_env  # noqa: F401 - fixtures
 from test_bot_support import LiveServer, message_xml
 from wxcli import wechat
 from wxcli.bot import compile_project
@@ -18,16 +17,9 @@ from wxcli.project import load_project
 from wxcli.reach.store import ReachStore
 
 
-@pytest.fixture
-def root(tmp_path):
-    return sample_project(tmp_path)
-
-
-@pytest.fixture
-def server():
-    with FakeServer() as server:
-        server.fake.add_followers(3)
-        yield server
+@pytest.fixture(autouse=True)
+def three_followers(server):
+    server.fake.add_followers(3)
 
 
 def logged(root, user: str, ago: float, text: str = "你好") -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fake_wechat_api import FakeServer
-from reach_support import run_wx, sample_project, wx_env
+from reach_support import root, run_wx, sample_project, server, wx_env  # noqa: F401 - fixtures
 from wxcli import wechat
 from wxcli.bot import compile_project, engine
 from wxcli.bot.db import CompiledBot
@@ -14,17 +13,6 @@ from wxcli.project import load_project
 from wxcli.reach.menu import check_project_menu
 from wxcli.review.check import check_project
 from wxcli.review.review_page import render_page
-
-
-@pytest.fixture
-def root(tmp_path):
-    return sample_project(tmp_path)
-
-
-@pytest.fixture
-def server():
-    with FakeServer() as server:
-        yield server
 
 
 def test_the_sample_menu_passes_wx_check(root):

@@ -8,8 +8,7 @@ import shutil
 
 import pytest
 
-from fake_wechat_api import FakeServer
-from reach_support import run_wx, sample_project, wx_env
+from reach_support import run_wx, sample_project, server, wx_env  # noqa: F401 - a fixture
 from test_bot_support import LiveServer
 from wxcli import wechat
 from wxcli.bot import compile_project
@@ -28,11 +27,9 @@ def root(tmp_path):
     return root
 
 
-@pytest.fixture
-def server():
-    with FakeServer() as server:
-        server.fake.add_followers(30)
-        yield server
+@pytest.fixture(autouse=True)
+def thirty_followers(server):
+    server.fake.add_followers(30)
 
 
 @pytest.fixture
