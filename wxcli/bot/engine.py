@@ -11,7 +11,10 @@ touches a database itself. The order of matching:
    their ``on:`` answer; a CLICK or a non-text message without one gets
    ``default``, other events get no reply. The LOCATION event (WeChat's
    automatic location report) is never answered — ``on: location`` is for
-   a location the user sends.
+   a location the user sends. A CLICK whose key names an answer id or a flow
+   id (the custom menu, flows/menu.yml) starts that answer or flow.
+   Then a text that is exactly a hand-over word (``[bot] handover_words``)
+   is handed to human agents (``transfer_customer_service``).
 2. **active session** — a user inside a flow continues it (unless it timed out
    or they escaped after repeated misses); a user shown a “您是不是想问” menu
    may pick a number.

@@ -294,6 +294,9 @@ def tags_add(name: str = typer.Argument(..., help="标签名（须已在微信�
     with _session(project) as (_, api, store):
         tag = followers_mod.user_tag(followers_mod.refresh_tags(api, store), name)
         chosen = select(store, _branches(project), segment, time.time())
+        if segment.users is not None and len(chosen) < len(segment.users):
+            err_console.print(f"注意：名单里有 {len(segment.users) - len(chosen)} 个 openid 不在已同步的关注者里"
+                              "（已取关，或还没运行 wx users sync），跳过", markup=False)
         todo = [f.openid for f in chosen if int(tag["id"]) not in f.tagids]
         if not todo:
             console.print(f"{segment.describe()}：{len(chosen)} 位，都已有标签“{name}”，不用再打。")
