@@ -51,6 +51,13 @@ def api_settings(project, environ: dict | None = None) -> ApiSettings:
     return ApiSettings(base=base, app_id=app_id, secret=secret)
 
 
+def _need(data: dict, key: str, api: str):
+    """A field WeChat's answer must have (one clear line instead of a KeyError)."""
+    if key not in data:
+        raise WxError(f"微信接口 {api} 的返回里没有 {key}：{json.dumps(data, ensure_ascii=False)[:200]}")
+    return data[key]
+
+
 def _json(data) -> bytes:
     """JSON as WeChat wants it: UTF-8, Chinese unescaped (menu names arrive as written)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -206,7 +213,7 @@ class WechatApi:
         return list(self.get("cgi-bin/tags/get").get("tags", []))
 
     def tag_create(self, name: str) -> dict:
-        return dict(self.post("cgi-bin/tags/create", {"tag": {"name": name}})["tag"])
+        return dict(_need(self.post("cgi-bin/tags/create", {"tag": {"name": name}}), "tag", "cgi-bin/tags/create"))
 
     def tag_update(self, tag_id: int, name: str) -> None:
         self.post("cgi-bin/tags/update", {"tag": {"id": tag_id, "name": name}})
@@ -223,15 +230,16 @@ class WechatApi:
 
     def upload_article_image(self, name: str, data: bytes) -> str:
         """An image inside an article body (media/uploadimg): its URL on WeChat's servers."""
-        return str(self.call("POST", "cgi-bin/media/uploadimg", files={"media": (name, data)})["url"])
+        return str(_need(self.call("POST", "cgi-bin/media/uploadimg", files={"media": (name, data)}), "url",
+                         "cgi-bin/media/uploadimg"))
 
     def add_material(self, kind: str, name: str, data: bytes) -> str:
         """A permanent ``thumb`` or ``image`` material: its media_id."""
-        return str(self.call("POST", "cgi-bin/material/add_material", params={"type": kind},
-                             files={"media": (name, data)})["media_id"])
+        data = self.call("POST", "cgi-bin/material/add_material", params={"type": kind}, files={"media": (name, data)})
+        return str(_need(data, "media_id", "cgi-bin/material/add_material"))
 
     def draft_add(self, articles: list[dict]) -> str:
-        return str(self.post("cgi-bin/draft/add", {"articles": articles})["media_id"])
+        return str(_need(self.post("cgi-bin/draft/add", {"articles": articles}), "media_id", "cgi-bin/draft/add"))
 
     # ------------------------------------------------------------ sending
 
@@ -239,13 +247,19 @@ class WechatApi:
         self.post("cgi-bin/message/mass/preview", {"touser": openid, **message})
 
     def mass_sendall(self, message: dict, *, tag_id: int | None, clientmsgid: str) -> dict:
+        """``{msg_id, msg_data_id}`` of a send to a tag (or to all when ``tag_id`` is None)."""
         filter_ = {"is_to_all": True} if tag_id is None else {"is_to_all": False, "tag_id": tag_id}
-        return self.post("cgi-bin/message/mass/sendall",
+        data = self.post("cgi-bin/message/mass/sendall",
                          {"filter": filter_, **message, "send_ignore_reprint": 0, "clientmsgid": clientmsgid})
+        _need(data, "msg_id", "cgi-bin/message/mass/sendall")
+        return data
 
     def mass_send(self, openids: list[str], message: dict, *, clientmsgid: str) -> dict:
-        return self.post("cgi-bin/message/mass/send",
+        """``{msg_id, msg_data_id}`` of a send to 2–10,000 openids."""
+        data = self.post("cgi-bin/message/mass/send",
                          {"touser": openids, **message, "send_ignore_reprint": 0, "clientmsgid": clientmsgid})
+        _need(data, "msg_id", "cgi-bin/message/mass/send")
+        return data
 
     def custom_send(self, openid: str, message: dict) -> None:
         self.post("cgi-bin/message/custom/send", {"touser": openid, **message})
