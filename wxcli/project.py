@@ -16,7 +16,9 @@ ENV_OVERRIDES = {
     "WX_TOKEN": "token",
     "WX_APP_ID": "app_id",
     "WX_ENCODING_AES_KEY": "encoding_aes_key",
+    "WX_API_BASE": "api_base",
 }
+DEFAULT_API_BASE = "https://api.weixin.qq.com"
 
 
 class ProjectNotFound(WxError):
@@ -28,6 +30,8 @@ class WechatSettings:
     token: str = ""
     app_id: str = ""
     encoding_aes_key: str = ""
+    api_base: str = DEFAULT_API_BASE
+    """Where WeChat's HTTPS API is (a loopback fake in tests, a proxy in staging)."""
 
     @property
     def safe_mode(self) -> bool:

@@ -18,6 +18,7 @@ from wxcli.bot.text import Synonyms, strip_edges
 from wxcli.content import Content, load_content
 from wxcli.errors import Problem
 from wxcli.project import Project
+from wxcli.reach.menu import check_project_menu
 from wxcli.review.net import FlowNet, build_net
 
 GLOBAL_WORDS = (
@@ -54,6 +55,7 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
         *news_limits(sources.answers),
         *branch_positions(sources.branches, project),
         *script_file_problems(project),
+        *check_project_menu(project, sources, content),
     ]
     problems = sorted(dedupe(found), key=lambda p: (p.path, p.line))
     if strict:
