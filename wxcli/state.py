@@ -6,18 +6,24 @@ engine adds its own tables (sessions, dedup) next to these.
 
 from __future__ import annotations
 
+import itertools
 import json
+import marshal
 import logging
 import os
 import _thread
-import collections
 import sqlite3
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -98,6 +104,7 @@ class FlowEventRow(NamedTuple):
 
 
 LOG_TABLES = {MessageRow: "messages", FollowRow: "follows", FlowEventRow: "flow_events"}
+LOG_COLUMNS = {table: kind._fields for kind, table in LOG_TABLES.items()}
 MESSAGE_COLUMNS = MessageRow._fields
 
 
@@ -133,8 +140,8 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
 # ---------------------------------------------------------------- the bot's own tables
 #
-# Sessions are written inside the request (one small WAL transaction, no fsync);
-# the message log, follows and flow events go through LogWriter in batches.
+# Everything a message changes is committed in the request (one small WAL
+# transaction, no fsync); its log rows then move to the log tables in batches.
 
 BOT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -142,16 +149,61 @@ CREATE TABLE IF NOT EXISTS sessions (
   history TEXT NOT NULL DEFAULT '[]', misses INTEGER NOT NULL DEFAULT 0, menu TEXT NOT NULL DEFAULT '[]',
   started REAL NOT NULL, updated REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dedup (
-  id INTEGER PRIMARY KEY, ctime INTEGER NOT NULL, key TEXT NOT NULL, reply TEXT, time REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS dedup_key ON dedup(ctime, key);
-CREATE TABLE IF NOT EXISTS nonces (
-  ts INTEGER NOT NULL, nonce TEXT NOT NULL, digest TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (ts, nonce)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (k TEXT PRIMARY KEY, v NOT NULL, time REAL NOT NULL) WITHOUT ROWID;
 """
-"""``dedup`` and ``nonces`` are keyed by time first so inserts append and expiry is a range delete;
-``dedup`` rows carry a whole reply, so they live in a rowid table (appended) with a small index."""
+"""``claims`` holds the three rows one answered message commits at once: its
+dedup record (:func:`message_claim`: the reply, ``""`` for none), its
+request's nonce (:func:`nonce_claim`: a digest of the request), and its log
+rows (:func:`queue_claim`, until :class:`LogMover` moves them into the log
+tables in batches). Being rows of one table, they are one ``INSERT``: one
+statement, one implicit transaction, and a unique-key violation (another
+worker answered the message or used the nonce) undoes all three. Dedup and
+nonce keys start with a 12-digit time, so expiry is one range delete; queued
+rows sort after them (``q…``)."""
+
+CLAIM_TIME_DIGITS = 12
+_QUEUE_FIRST, _QUEUE_END = "q", "r"
+_queue_numbers = itertools.count()
+
+
+def message_claim(ctime: int, key: str) -> str:
+    return f"{ctime:0{CLAIM_TIME_DIGITS}d}m{key}"
+
+
+def nonce_claim(ts: int, nonce: str) -> str:
+    return f"{ts:0{CLAIM_TIME_DIGITS}d}n{nonce}"
+
+
+def queue_claim() -> str:
+    """A new, unique key for queued log rows (in commit order within a process)."""
+    return f"{_QUEUE_FIRST}{time.time_ns():020d}.{os.getpid()}.{next(_queue_numbers)}"
+
+
+def _old_tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('dedup', 'nonces')")}
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Carry the dedup and nonce records of a state.db from before ``claims`` over, once."""
+    if not _old_tables(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = _old_tables(conn)
+        claims = []
+        if "dedup" in tables:
+            claims += [(message_claim(c, k), r or "", t)
+                       for c, k, r, t in conn.execute("SELECT ctime, key, reply, time FROM dedup")]
+        if "nonces" in tables:
+            claims += [(nonce_claim(ts, n), d, t) for ts, n, d, t in conn.execute("SELECT ts, nonce, digest, time FROM nonces")]
+        conn.executemany("INSERT OR IGNORE INTO claims (k, v, time) VALUES (?,?,?)", claims)
+        for table in tables:
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 @dataclass
@@ -196,12 +248,9 @@ _SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, starte
 
 @dataclass
 class Exchange:
-    """The writes one answered message makes.
-
-    Session and lead changes are written in the request (the user's next message
-    may reach another worker); the dedup record, the nonce and the log rows go
-    to :class:`LogWriter` and are written in the next batch.
-    """
+    """The writes one answered message makes, committed together before the
+    reply leaves (:meth:`StateStore.commit`): the claim of the message (dedup
+    record with its reply) and of the nonce, the session, leads and log rows."""
 
     user: str = ""
     session: Session | None = None
@@ -214,8 +263,18 @@ class Exchange:
     nonce: tuple[int, str, str] | None = None
     """(timestamp, nonce, digest of the request) for replay protection."""
     rows: list = field(default_factory=list)
-    """Log rows (:class:`MessageRow`, :class:`FollowRow`, :class:`FlowEventRow`),
-    written only if the dedup record is new."""
+    """Log rows (:class:`MessageRow`, :class:`FollowRow`, :class:`FlowEventRow`)."""
+
+
+class Snapshot(NamedTuple):
+    """What a request read before answering: the digest stored for its nonce,
+    the reply stored for its message (``""``: answered with nothing), and the
+    user's session, with its raw row to tell whether it changed since."""
+
+    digest: str | None
+    reply: str | None
+    session: Session | None
+    session_row: tuple
 
 
 class ConnectionPool:
@@ -262,99 +321,11 @@ class ConnectionPool:
         self._free, self._all = [], []
 
 
-_LOOKUP_SQL = (
-    "SELECT (SELECT digest FROM nonces WHERE ts = ? AND nonce = ?),"
-    " (SELECT coalesce(reply, '') FROM dedup WHERE ctime = ? AND key = ?),"
-    f" {', '.join('s.' + c for c in _SESSION_COLUMNS.split(', '))}"
-    " FROM (SELECT 1) LEFT JOIN sessions s ON s.user = ?"
-)
-
-
-class StateStore:
-    """var/state.db for one process (a small connection pool, re-made after a fork)."""
-
-    def __init__(self, path: Path, *, timeout: float = 5.0):
-        self.path = Path(path)
-        self.timeout = timeout
-        self._pool = ConnectionPool(self._open)
-        with self.connection() as conn:
-            conn.executescript(BOT_SCHEMA)
-
-    def _open(self) -> sqlite3.Connection:
-        conn = connect(self.path, timeout=self.timeout)
-        conn.isolation_level = None  # explicit BEGIN/COMMIT
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (fsync) belong to the log writer's thread
-        return conn
-
-    def connection(self):
-        """``with store.connection() as conn:`` — a connection for this request."""
-        return self._pool.connection()
-
-    def close(self) -> None:
-        self._pool.close()
-
-    # ------------------------------------------------------------ reads
-
-    def load_session(self, user: str) -> Session | None:
-        with self.connection() as conn:
-            row = conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user = ?", (user,)).fetchone()
-        return Session.from_row(row) if row else None
-
-    def lookup(self, ts: int, nonce: str, ctime: int, key: str, user: str) -> tuple[str | None, str | None, Session | None]:
-        """Everything a request reads, in one query: (digest stored for this nonce,
-        reply stored for this message, the user's session)."""
-        conn = self._pool.acquire()
-        try:
-            row = conn.execute(_LOOKUP_SQL, (ts, nonce, ctime, key, user)).fetchone()
-        finally:
-            self._pool.release(conn)
-        return row[0], row[1], Session.from_row(row[2:]) if row[2] is not None else None
-
-    # ------------------------------------------------------------ writes
-
-    def save(self, exchange: Exchange) -> None:
-        """Write the session change and leads of an exchange in one transaction
-        (nothing at all when the message changed neither)."""
-        if not exchange.session_changed and not exchange.leads:
-            return
-        with self.connection() as conn:
-            self._save(conn, exchange)
-
-    def _save(self, conn: sqlite3.Connection, exchange: Exchange) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if exchange.session_changed:
-                session = exchange.session
-                if session is None or session.empty:
-                    conn.execute("DELETE FROM sessions WHERE user = ?", (exchange.user,))
-                else:
-                    conn.execute(f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                 session.row())
-            if exchange.leads:
-                conn.executemany(
-                    "INSERT INTO leads (time, flow, user, data) VALUES (?,?,?,?)",
-                    [(t, flow, user, json.dumps(data, ensure_ascii=False)) for t, flow, user, data in exchange.leads],
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def expire(self, now: float, *, dedup_ttl: float, nonce_ttl: float) -> None:
-        """Forget replies and nonces older than their time to live."""
-        with self.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM dedup WHERE ctime < ?", (int(now - dedup_ttl),))
-            conn.execute("DELETE FROM nonces WHERE ts < ?", (int(now - nonce_ttl),))
-            conn.execute("COMMIT")
-
-
 def _real_threads():
     """(start_new_thread, allocate_lock, sleep) that are OS-level even under
     gevent's monkey-patching, where ``threading`` would make greenlets.
 
-    The log writer commits and checkpoints, and a checkpoint waits for fsync
+    The log mover commits and checkpoints, and a checkpoint waits for fsync
     (hundreds of milliseconds on a slow disk); in a greenlet that would stall
     every request of the worker, in a real thread it only waits itself (sqlite3
     releases the GIL while it works).
@@ -366,164 +337,344 @@ def _real_threads():
     return _thread.start_new_thread, _thread.allocate_lock, time.sleep
 
 
-class LogWriter:
-    """Batches what need not be written before the reply: log rows, dedup records, nonces.
+class WriteLock:
+    """Serialises the writers of one state.db across threads and processes.
 
-    ``record``/``add`` only append to a queue; a background OS thread writes
-    everything queued in one transaction every ``interval`` seconds (sooner
-    once ``batch`` items wait), and ``close`` writes the rest. Until its batch
-    is written, an exchange's reply and nonce are visible to this process
-    through :meth:`pending_reply` and :meth:`pending_digest`, so a retry
-    reaching the same worker is caught at once and one reaching another worker
-    once the batch lands (WeChat retries after 5 s). This thread is also the
-    only one that checkpoints the WAL (request connections never do), and it
-    runs ``housekeeping`` (expiring old dedup rows) every
-    ``housekeeping_every`` seconds.
+    Every answered message commits, and SQLite makes a writer that finds the
+    database locked sleep (1 ms, 2 ms, 5 ms, …) before trying again — far
+    longer than the other writer's transaction. Taking this lock first (a
+    blocking ``flock`` on ``state.db.lock``, woken the moment it is free)
+    means ``BEGIN IMMEDIATE`` practically never waits. Without ``fcntl``
+    (Windows) SQLite's own waiting remains. Re-made after a fork.
     """
 
-    MAX_RETRY = 100_000
-    """At most this many unwritten items are kept while the database is unavailable."""
-    TICK = 0.02
+    def __init__(self, path: Path):
+        self.path = Path(str(path) + ".lock")
+        self._pid: int | None = None
+        self._fd: int | None = None
+        self._local = None
 
-    def __init__(self, path: Path, *, interval: float = 0.1, batch: int = 500,
-                 housekeeping=None, housekeeping_every: float = 30.0):
-        self.path = Path(path)
-        self.interval = interval
-        self.batch = batch
-        self._queue: collections.deque = collections.deque()
-        self._replies: dict[tuple[int, str], str] = {}
-        self._nonces: dict[tuple[int, str], str] = {}
-        self._housekeeping = housekeeping
-        self._housekeeping_every = housekeeping_every
-        start_thread, allocate_lock, self._sleep = _real_threads()
-        self._lock = allocate_lock()
-        self._connection: sqlite3.Connection | None = None
-        self._retry: list[Exchange] = []
-        self._stop = False
-        start_thread(self._run, ())
+    def _prepare(self) -> None:
+        self._pid = os.getpid()
+        self._local = _real_threads()[1]()
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644) if fcntl is not None else None
 
-    def add(self, row: tuple) -> None:
-        """Queue one log row (:class:`MessageRow`, :class:`FollowRow` or :class:`FlowEventRow`)."""
-        self.record(Exchange(rows=[row]))
-
-    def record(self, exchange: Exchange) -> None:
-        """Queue an exchange's dedup record, nonce and log rows."""
-        if exchange.dedup is not None:
-            self._replies[exchange.dedup] = exchange.reply
-        if exchange.nonce is not None:
-            self._nonces[exchange.nonce[:2]] = exchange.nonce[2]
-        self._queue.append(exchange)
-
-    def pending_reply(self, ctime: int, key: str) -> str | None:
-        return self._replies.get((ctime, key))
-
-    def pending_digest(self, ts: int, nonce: str) -> str | None:
-        return self._nonces.get((ts, nonce))
-
-    def _drain(self) -> list[Exchange]:
-        items = []
-        queue_ = self._queue
-        while queue_:
-            items.append(queue_.popleft())
-        return items
-
-    def _write(self, conn: sqlite3.Connection, items: list[Exchange]) -> None:
-        """One batch: nonces, dedup records, and the log rows of exchanges whose
-        dedup record is new (a retry answered by two workers is logged once)."""
-        now = time.time()
-        conn.executemany("INSERT OR IGNORE INTO nonces (ts, nonce, digest, time) VALUES (?,?,?,?)",
-                         [(*item.nonce, now) for item in items if item.nonce is not None])
-        conn.execute("SAVEPOINT dedup")
-        try:
-            conn.executemany("INSERT INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)",
-                             [(*item.dedup, item.reply, now) for item in items if item.dedup is not None])
-            fresh = items
-        except sqlite3.IntegrityError:  # rare: another worker answered one of these already
-            conn.execute("ROLLBACK TO dedup")
-            fresh = self._write_new_dedup(conn, items, now)
-        conn.execute("RELEASE dedup")
-        rows: dict[type, list[tuple]] = {}
-        for item in fresh:
-            for row in item.rows:
-                rows.setdefault(type(row), []).append(row)
-        for kind, values in rows.items():
-            columns = kind._fields
-            conn.executemany(f"INSERT INTO {LOG_TABLES[kind]} ({', '.join(columns)})"
-                             f" VALUES ({', '.join('?' * len(columns))})", values)
-
-    @staticmethod
-    def _write_new_dedup(conn: sqlite3.Connection, items: list[Exchange], now: float) -> list[Exchange]:
-        """Write the dedup records not already there; return the exchanges they belong to
-        (and those without one)."""
-        keys = [item.dedup for item in items if item.dedup is not None]
-        known: set = set()
-        for start in range(0, len(keys), 400):
-            chunk = keys[start:start + 400]
-            marks = ",".join("(?,?)" for _ in chunk)
-            flat = [value for key in chunk for value in key]
-            known.update(conn.execute(
-                f"WITH k(ctime, key) AS (VALUES {marks}) "
-                "SELECT d.ctime, d.key FROM k JOIN dedup d ON d.ctime = k.ctime AND d.key = k.key", flat))
-        fresh, records = [], []
-        for item in items:
-            if item.dedup is not None:
-                if item.dedup in known:
-                    continue
-                known.add(item.dedup)
-                records.append((*item.dedup, item.reply, now))
-            fresh.append(item)
-        conn.executemany("INSERT INTO dedup (ctime, key, reply, time) VALUES (?,?,?,?)", records)
-        return fresh
-
-    def flush(self) -> int:
-        """Write everything queued now; returns the number of exchanges written."""
-        with self._lock:
-            items = self._retry + self._drain()
-            self._retry = []
-            if not items:
-                return 0
+    def __enter__(self) -> "WriteLock":
+        if self._pid != os.getpid():
+            self._prepare()
+        self._local.acquire()
+        if self._fd is not None:
             try:
-                if self._connection is None:
-                    self._connection = connect(self.path)
-                    self._connection.executescript(BOT_SCHEMA)
-                with self._connection:
-                    self._write(self._connection, items)
-            except Exception:
-                self._retry = items[-self.MAX_RETRY:]  # keep them for the next attempt
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._local.release()
                 raise
-            for item in items:
-                if item.dedup is not None:
-                    self._replies.pop(item.dedup, None)
-                if item.nonce is not None:
-                    self._nonces.pop(item.nonce[:2], None)
-            return len(items)
+        return self
 
-    def _run(self) -> None:
-        last_flush = last_housekeeping = time.monotonic()
-        while not self._stop:
-            self._sleep(self.TICK)
-            now = time.monotonic()
-            if len(self._queue) < self.batch and now - last_flush < self.interval:
-                continue
-            last_flush = now
-            try:
-                self.flush()
-                if self._housekeeping and now - last_housekeeping >= self._housekeeping_every:
-                    last_housekeeping = now
-                    self._housekeeping()
-            except Exception:  # a locked or full disk must not kill the writer
-                logging.getLogger("wxcli.state").exception("写入消息日志失败，稍后重试")
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
 
     def close(self) -> None:
-        """Write what is left now and let the thread stop.
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._pid = self._fd = None
 
-        No waiting for the thread first: a server stopping its workers (or a
-        second Ctrl+C) may kill this process any moment. A batch the thread is
-        writing finishes first (the lock), then the rest is written here.
-        """
+
+_LOOKUP_SQL = (
+    "SELECT (SELECT v FROM claims WHERE k = ?), (SELECT v FROM claims WHERE k = ?),"
+    f" {', '.join('s.' + c for c in _SESSION_COLUMNS.split(', '))}"
+    " FROM (SELECT 1) LEFT JOIN sessions s ON s.user = ?"
+)
+_SESSION_SQL = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user = ?"
+_NO_SESSION = (None,) * len(_SESSION_COLUMNS.split(", "))
+_SAVE_SESSION_SQL = f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+_CLAIM_SQL = {n: "INSERT INTO claims (k, v, time) VALUES " + ", ".join(["(?,?,?)"] * n) for n in (1, 2, 3)}
+
+
+def _snapshot(row: tuple) -> Snapshot:
+    session_row = tuple(row[2:])
+    return Snapshot(row[0], row[1], Session.from_row(session_row) if session_row[0] is not None else None,
+                    session_row)
+
+
+def _encode_rows(rows: list) -> bytes:
+    """Log rows as one queued claim's value: ``[(table, (values…)), …]`` in
+    :mod:`marshal` format (a tenth of the cost of JSON; the queue only holds
+    rows for the fraction of a second until they are moved)."""
+    return marshal.dumps([(LOG_TABLES[type(row)], tuple(row)) for row in rows])
+
+
+class StateStore:
+    """var/state.db for one process (a small connection pool, re-made after a fork).
+
+    A request reads with :meth:`lookup`, answers, and writes with
+    :meth:`commit`: one transaction that re-reads what the answer was based on
+    and, when nothing changed, claims the message (the dedup record, a unique
+    key) and the nonce and writes the reply, session, leads and log rows. Two
+    workers answering the same message (WeChat's retry arriving while the
+    original is answered) cannot both commit: the second finds the first's
+    reply and returns it, so the step and the lead happen once. The commit is
+    done before the reply leaves, so a killed worker loses nothing it answered
+    (``synchronous=NORMAL``: only a power cut can lose the last commits).
+    """
+
+    def __init__(self, path: Path, *, timeout: float = 5.0):
+        self.path = Path(path)
+        self.timeout = timeout
+        self.lock = WriteLock(self.path)
+        self._pool = ConnectionPool(self._open)
+        with self.connection() as conn:
+            conn.executescript(BOT_SCHEMA)
+            _upgrade(conn)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.path, timeout=self.timeout)
+        conn.isolation_level = None  # explicit BEGIN/COMMIT
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (fsync) belong to the log mover's thread
+        return conn
+
+    def connection(self):
+        """``with store.connection() as conn:`` — a connection for this request."""
+        return self._pool.connection()
+
+    def close(self) -> None:
+        self._pool.close()
+        self.lock.close()
+
+    # ------------------------------------------------------------ reads
+
+    def load_session(self, user: str) -> Session | None:
+        with self.connection() as conn:
+            row = conn.execute(_SESSION_SQL, (user,)).fetchone()
+        return Session.from_row(row) if row else None
+
+    def lookup(self, ts: int, nonce: str, ctime: int, key: str, user: str) -> Snapshot:
+        """Everything a request reads, in one query."""
+        conn = self._pool.acquire()
+        try:
+            row = conn.execute(_LOOKUP_SQL, (nonce_claim(ts, nonce), message_claim(ctime, key), user)).fetchone()
+        finally:
+            self._pool.release(conn)
+        return _snapshot(row)
+
+    # ------------------------------------------------------------ writes
+
+    @contextmanager
+    def _transaction(self):
+        """A write transaction under the write lock (committed unless it raises
+        or is rolled back inside)."""
+        conn = self._pool.acquire()
+        try:
+            with self.lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        finally:
+            self._pool.release(conn)
+
+    def commit(self, exchange: Exchange, seen: Snapshot) -> Snapshot | None:
+        """Claim and write ``exchange`` atomically; ``None`` when done.
+
+        The message and nonce claims are unique keys, so of two workers
+        answering the same message only one commits. When the answer changes
+        the session (or saves a lead), the session it was answered from
+        (``seen``) must also still be the stored one. Otherwise nothing is
+        written and the fresh :class:`Snapshot` is returned: another worker
+        answered this message (its reply is there), used this nonce, or moved
+        the user's session on (answer again from the new one)."""
+        ts, nonce, digest = exchange.nonce
+        ctime, key = exchange.dedup
+        now = time.time()
+        values = [message_claim(ctime, key), exchange.reply, now]
+        if seen.digest is None:  # (else: the same request sent again after it failed)
+            values += [nonce_claim(ts, nonce), digest, now]
+        if exchange.rows:
+            values += [queue_claim(), _encode_rows(exchange.rows), now]
+        claim = _CLAIM_SQL[len(values) // 3]
+        conn = self._pool.acquire()
+        try:
+            with self.lock:
+                if not exchange.session_changed and not exchange.leads:
+                    try:  # the keyword path: one statement is the whole transaction
+                        conn.execute(claim, values)
+                        return None
+                    except sqlite3.IntegrityError:  # another worker got there first
+                        pass
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        current = conn.execute(_SESSION_SQL, (exchange.user,)).fetchone() or _NO_SESSION
+                        if current == seen.session_row:
+                            conn.execute(claim, values)
+                            self._write(conn, replace(exchange, rows=[]))
+                            conn.execute("COMMIT")
+                            return None
+                        conn.execute("ROLLBACK")
+                    except sqlite3.IntegrityError:
+                        conn.execute("ROLLBACK")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+        finally:
+            self._pool.release(conn)
+        return self.lookup(ts, nonce, ctime, key, exchange.user)
+
+    def save(self, exchange: Exchange) -> None:
+        """Write the session change, leads and log rows of an exchange in one
+        transaction (nothing at all when there are none) — for ``wx ask``,
+        ``wx chat`` and logging a message that failed."""
+        if not exchange.session_changed and not exchange.leads and not exchange.rows:
+            return
+        with self._transaction() as conn:
+            self._write(conn, exchange)
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, exchange: Exchange) -> None:
+        if exchange.session_changed:
+            session = exchange.session
+            if session is None or session.empty:
+                conn.execute("DELETE FROM sessions WHERE user = ?", (exchange.user,))
+            else:
+                conn.execute(_SAVE_SESSION_SQL, session.row())
+        if exchange.leads:
+            conn.executemany(
+                "INSERT INTO leads (time, flow, user, data) VALUES (?,?,?,?)",
+                [(t, flow, user, json.dumps(data, ensure_ascii=False)) for t, flow, user, data in exchange.leads],
+            )
+        if exchange.rows:
+            conn.execute(_CLAIM_SQL[1], (queue_claim(), _encode_rows(exchange.rows), time.time()))
+
+    def expire(self, now: float, *, ttl: float) -> None:
+        """Forget message and nonce claims older than ``ttl`` seconds."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM claims WHERE k < ?", (f"{int(now - ttl):0{CLAIM_TIME_DIGITS}d}",))
+
+    def move_log(self, limit: int = 5000) -> int:
+        """Move committed log rows into the log tables (at most ``limit``
+        exchanges); returns how many exchanges were moved."""
+        with self._transaction() as conn:
+            return move_queued(conn, limit)
+
+
+def move_queued(conn: sqlite3.Connection, limit: int = 5000) -> int:
+    """Inside the caller's write transaction: queued claims → messages,
+    follows, flow_events. The log tables carry the report's indexes, so
+    writing them in batches here instead of row by row in each request keeps
+    a request's commit to a few pages."""
+    queued = conn.execute("SELECT k, v FROM claims WHERE k >= ? AND k < ? LIMIT ?",
+                          (_QUEUE_FIRST, _QUEUE_END, limit)).fetchall()
+    if not queued:
+        return 0
+    tables: dict[str, list] = {}
+    for _, data in queued:
+        for table, values in marshal.loads(data):
+            tables.setdefault(table, []).append(values)
+    for table, values in tables.items():
+        columns = LOG_COLUMNS[table]
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                         values)
+    conn.execute("DELETE FROM claims WHERE k >= ? AND k <= ?", (_QUEUE_FIRST, queued[-1][0]))
+    return len(queued)
+
+
+def settle(conn: sqlite3.Connection) -> None:
+    """Move whatever a stopped (or killed) server left queued, so a report
+    counts every answered message; skipped when the file cannot be written now."""
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'claims'").fetchone() is None:
+            return
+        if conn.in_transaction:
+            conn.commit()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            while move_queued(conn):
+                pass
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    except sqlite3.OperationalError:
+        logging.getLogger("wxcli.state").warning("消息日志队列暂时无法写入，报表可能缺少最近几条消息")
+
+
+class LogMover:
+    """The background side of a server process: moves committed log rows into
+    the log tables every ``interval`` seconds, checkpoints the WAL (request
+    connections never do) every ``checkpoint_every`` seconds and runs ``housekeeping`` (expiring old dedup rows)
+    every ``housekeeping_every`` seconds, in an OS thread.
+
+    Nothing waits here that a reply depends on: a reply's rows are already
+    committed (queued in ``claims``) when it leaves, so a killed process loses
+    none, and any worker's mover (or the next report) moves them.
+    """
+
+    TICK = 0.02
+
+    def __init__(self, store: StateStore, *, interval: float = 0.1, checkpoint_every: float = 1.0,
+                 housekeeping=None, housekeeping_every: float = 30.0):
+        self.store = store
+        self.interval = interval
+        self.checkpoint_every = checkpoint_every
+        self._housekeeping = housekeeping
+        self._housekeeping_every = housekeeping_every
+        start_thread, _, self._sleep = _real_threads()
+        self._stop = False
+        self._stopped = False
+        start_thread(self._run, ())
+
+    def move(self) -> int:
+        """Move everything queued now; returns the number of exchanges moved."""
+        moved = total = self.store.move_log()
+        while moved:
+            moved = self.store.move_log()
+            total += moved
+        return total
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database file without waiting for anyone
+        (the only fsync, here and not in a request)."""
+        with self.store.connection() as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _run(self) -> None:
+        last_move = last_checkpoint = last_housekeeping = time.monotonic()
+        try:
+            while not self._stop:
+                self._sleep(self.TICK)
+                now = time.monotonic()
+                if now - last_move < self.interval:
+                    continue
+                last_move = now
+                try:
+                    self.move()
+                    if now - last_checkpoint >= self.checkpoint_every:
+                        last_checkpoint = now
+                        self.checkpoint()
+                    if self._housekeeping and now - last_housekeeping >= self._housekeeping_every:
+                        last_housekeeping = now
+                        self._housekeeping()
+                except Exception:  # a locked or full disk must not kill the mover
+                    logging.getLogger("wxcli.state").exception("整理消息日志失败，稍后重试")
+        finally:
+            self._stopped = True
+
+    def close(self) -> None:
+        """Stop the thread (waiting at most a second: a server stopping its
+        workers may kill this process any moment) and move what is queued."""
         self._stop = True
-        self.flush()
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        deadline = time.monotonic() + 1.0
+        while not self._stopped and time.monotonic() < deadline:
+            self._sleep(self.TICK)
+        try:
+            self.move()
+        except Exception:  # the rows stay queued for the next mover
+            logging.getLogger("wxcli.state").exception("整理消息日志失败，留待下次")

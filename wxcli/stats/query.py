@@ -152,11 +152,15 @@ class Stats:
 
 
 def open_state(path: Path) -> sqlite3.Connection | None:
-    """The state database, or ``None`` when it does not exist (it is not created)."""
+    """The state database, or ``None`` when it does not exist (it is not created).
+    Log rows a stopped or killed server left queued are moved in first, so the
+    report counts every answered message."""
     path = Path(path)
     if not path.is_file():
         return None
-    return state.connect(path)
+    conn = state.connect(path)
+    state.settle(conn)
+    return conn
 
 
 def ensure_indexes(conn: sqlite3.Connection) -> set[str]:
