@@ -46,7 +46,7 @@ from wxcli.bot import engine, replies
 from wxcli.bot.db import BotLoader
 from wxcli.bot.settings import ServerSettings, server_settings
 from wxcli.project import Project
-from wxcli.state import Exchange, FlowEventRow, FollowRow, LogMover, MessageRow, StateStore
+from wxcli.state import Exchange, FlowEventRow, FollowRow, LogMover, MessageRow, open_store
 
 log = logging.getLogger("wxcli.server")
 
@@ -59,12 +59,17 @@ class Replay(Exception):
     """A nonce reused inside the replay window by a different request."""
 
 
+def claim_ttl(settings: ServerSettings) -> float:
+    """How long a message or nonce claim must be kept: WeChat's retries, and the replay window twice."""
+    return max(settings.dedup_ttl, settings.replay_window * 2)
+
+
 class _Worker:
     """What one server process owns: its state connections and log mover."""
 
     def __init__(self, project: Project, settings: ServerSettings):
         self.pid = os.getpid()
-        self.state = StateStore(project.state_path)
+        self.state = open_store(project.state_path, claim_ttl=claim_ttl(settings))
         self.log = LogMover(self.state, housekeeping=self._expire)
         self._settings = settings
         atexit.register(self._at_exit)
@@ -78,7 +83,7 @@ class _Worker:
         self.close()
 
     def _expire(self) -> None:
-        self.state.expire(time.time(), ttl=max(self._settings.dedup_ttl, self._settings.replay_window * 2))
+        self.state.expire(time.time(), ttl=claim_ttl(self._settings))
 
     def close(self) -> None:
         self.log.close()
@@ -114,13 +119,16 @@ class WechatService:
 
     def preload(self) -> None:
         """Load the bot and jieba before a pre-fork server forks, so workers share
-        them, and create var/state.db so workers do not race to make it."""
+        them, and create var/state.db (or the outbox and PostgreSQL's schema) so
+        workers do not race to make it."""
         from wxcli.bot.text import base_tokenizer
 
         base_tokenizer()
         if self.project.db_path.exists():
             self.bots.current()
-        StateStore(self.project.state_path).close()
+        store = open_store(self.project.state_path, claim_ttl=claim_ttl(self.settings))
+        store.prepare()
+        store.close()
 
     def flush(self) -> None:
         """Move the queued log rows into the log tables now (tests, shutdown)."""

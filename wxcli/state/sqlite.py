@@ -1,14 +1,13 @@
-"""var/state.db: the runtime state the server writes (message log, follows, flow events, leads).
+"""var/state.db: the callback's state on one machine (SQLite, WAL).
 
-WAL mode with ``synchronous=NORMAL`` so a message never costs an fsync; the bot
-engine adds its own tables (sessions, dedup) next to these.
+WAL mode with ``synchronous=NORMAL`` so a message never costs an fsync; the
+message log, follows, flow events and leads sit next to the bot's own tables
+(sessions, claims).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import marshal
 import logging
 import os
 import _thread
@@ -16,9 +15,13 @@ import sqlite3
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+
+from wxcli.state.model import (
+    BUCKET_SECONDS, CLAIM_TIME_DIGITS, LOG_COLUMNS, QUEUE_END, QUEUE_FIRST, SESSION_COLUMNS, Exchange,
+    Session, Snapshot, decode_rows, encode_rows, message_claim, nonce_claim, queue_claim,
+)
 
 try:
     import fcntl
@@ -58,8 +61,6 @@ CREATE INDEX IF NOT EXISTS leads_flow ON leads(flow, time);
 """
 
 # ``wx stats`` groups the log into quarter-hour buckets (see wxcli.stats.query).
-BUCKET_SECONDS = 900
-
 # Covering indexes for ``wx stats``, created with the tables so a report over a
 # million messages never first waits for (or locks the log while) building them.
 # Each follows its query's grouping order; they cost a few microseconds per message.
@@ -71,42 +72,6 @@ REPORT_INDEXES = {
     "stats_flow_events_user": "ON flow_events(user, time, id, flow, kind, node)",
 }
 REPORT_INDEX_SQL = "".join(f"CREATE INDEX IF NOT EXISTS {name} {spec};\n" for name, spec in REPORT_INDEXES.items())
-
-class MessageRow(NamedTuple):
-    """One exchange in the ``messages`` log (a tuple: it goes to SQLite as is)."""
-
-    time: float
-    user: str
-    msg_type: str
-    event: str | None = None
-    text: str | None = None
-    rule: str | None = None
-    answer_id: str | None = None
-    flow: str | None = None
-    node: str | None = None
-    reply_kind: str | None = None
-    unanswered: int = 0
-    latency_ms: float | None = None
-
-
-class FollowRow(NamedTuple):
-    time: float
-    user: str
-    event: str
-
-
-class FlowEventRow(NamedTuple):
-    time: float
-    user: str
-    flow: str
-    node: str | None
-    kind: str
-
-
-LOG_TABLES = {MessageRow: "messages", FollowRow: "follows", FlowEventRow: "flow_events"}
-LOG_COLUMNS = {table: kind._fields for kind, table in LOG_TABLES.items()}
-MESSAGE_COLUMNS = MessageRow._fields
-
 
 def connect(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
     """Open (and create if needed) the state database with WAL and the shared tables."""
@@ -161,24 +126,6 @@ worker answered the message or used the nonce) undoes all three. Dedup and
 nonce keys start with a 12-digit time, so expiry is one range delete; queued
 rows sort after them (``q…``)."""
 
-CLAIM_TIME_DIGITS = 12
-_QUEUE_FIRST, _QUEUE_END = "q", "r"
-_queue_numbers = itertools.count()
-
-
-def message_claim(ctime: int, key: str) -> str:
-    return f"{ctime:0{CLAIM_TIME_DIGITS}d}m{key}"
-
-
-def nonce_claim(ts: int, nonce: str) -> str:
-    return f"{ts:0{CLAIM_TIME_DIGITS}d}n{nonce}"
-
-
-def queue_claim() -> str:
-    """A new, unique key for queued log rows (in commit order within a process)."""
-    return f"{_QUEUE_FIRST}{time.time_ns():020d}.{os.getpid()}.{next(_queue_numbers)}"
-
-
 def _old_tables(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('dedup', 'nonces')")}
@@ -204,77 +151,6 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-
-
-@dataclass
-class Session:
-    """Where one user is in a conversation: a flow position and/or a pending menu."""
-
-    user: str
-    flow: str | None = None
-    node: str | None = None
-    entry: str | None = None
-    vars: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    misses: int = 0
-    menu: list = field(default_factory=list)
-    started: float = 0.0
-    updated: float = 0.0
-
-    @property
-    def in_flow(self) -> bool:
-        return bool(self.flow and self.node)
-
-    @property
-    def empty(self) -> bool:
-        return not self.in_flow and not self.menu
-
-    def row(self) -> tuple:
-        return (
-            self.user, self.flow, self.node, self.entry, json.dumps(self.vars, ensure_ascii=False),
-            json.dumps(self.history, ensure_ascii=False), self.misses, json.dumps(self.menu),
-            self.started, self.updated,
-        )
-
-    @classmethod
-    def from_row(cls, row) -> "Session":
-        user, flow, node, entry, vars_, history, misses, menu, started, updated = row
-        return cls(user, flow, node, entry, json.loads(vars_), json.loads(history), misses,
-                   json.loads(menu), started, updated)
-
-
-_SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, started, updated"
-
-
-@dataclass
-class Exchange:
-    """The writes one answered message makes, committed together before the
-    reply leaves (:meth:`StateStore.commit`): the claim of the message (dedup
-    record with its reply) and of the nonce, the session, leads and log rows."""
-
-    user: str = ""
-    session: Session | None = None
-    session_changed: bool = False
-    leads: list = field(default_factory=list)
-    """(time, flow, user, data dict) rows."""
-    dedup: tuple[int, str] | None = None
-    """(CreateTime, key) of the message, for WeChat's retries."""
-    reply: str = ""
-    nonce: tuple[int, str, str] | None = None
-    """(timestamp, nonce, digest of the request) for replay protection."""
-    rows: list = field(default_factory=list)
-    """Log rows (:class:`MessageRow`, :class:`FollowRow`, :class:`FlowEventRow`)."""
-
-
-class Snapshot(NamedTuple):
-    """What a request read before answering: the digest stored for its nonce,
-    the reply stored for its message (``""``: answered with nothing), and the
-    user's session, with its raw row to tell whether it changed since."""
-
-    digest: str | None
-    reply: str | None
-    session: Session | None
-    session_row: tuple
 
 
 class ConnectionPool:
@@ -372,6 +248,23 @@ class WriteLock:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.release()
+
+    def try_acquire(self) -> bool:
+        """Take the lock if no one holds it; ``False`` at once otherwise."""
+        if self._pid != os.getpid():
+            self._prepare()
+        if not self._local.acquire(False):
+            return False
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._local.release()
+                return False
+        return True
+
+    def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._local.release()
@@ -384,12 +277,12 @@ class WriteLock:
 
 _LOOKUP_SQL = (
     "SELECT (SELECT v FROM claims WHERE k = ?), (SELECT v FROM claims WHERE k = ?),"
-    f" {', '.join('s.' + c for c in _SESSION_COLUMNS.split(', '))}"
+    f" {', '.join('s.' + c for c in SESSION_COLUMNS.split(', '))}"
     " FROM (SELECT 1) LEFT JOIN sessions s ON s.user = ?"
 )
-_SESSION_SQL = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user = ?"
-_NO_SESSION = (None,) * len(_SESSION_COLUMNS.split(", "))
-_SAVE_SESSION_SQL = f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+_SESSION_SQL = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user = ?"
+_NO_SESSION = (None,) * len(SESSION_COLUMNS.split(", "))
+_SAVE_SESSION_SQL = f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _CLAIM_SQL = {n: "INSERT INTO claims (k, v, time) VALUES " + ", ".join(["(?,?,?)"] * n) for n in (1, 2, 3)}
 
 
@@ -397,13 +290,6 @@ def _snapshot(row: tuple) -> Snapshot:
     session_row = tuple(row[2:])
     return Snapshot(row[0], row[1], Session.from_row(session_row) if session_row[0] is not None else None,
                     session_row)
-
-
-def _encode_rows(rows: list) -> bytes:
-    """Log rows as one queued claim's value: ``[(table, (values…)), …]`` in
-    :mod:`marshal` format (a tenth of the cost of JSON; the queue only holds
-    rows for the fraction of a second until they are moved)."""
-    return marshal.dumps([(LOG_TABLES[type(row)], tuple(row)) for row in rows])
 
 
 class StateStore:
@@ -497,7 +383,7 @@ class StateStore:
         if seen.digest is None:  # (else: the same request sent again after it failed)
             values += [nonce_claim(ts, nonce), digest, now]
         if exchange.rows:
-            values += [queue_claim(), _encode_rows(exchange.rows), now]
+            values += [queue_claim(), encode_rows(exchange.rows), now]
         claim = _CLAIM_SQL[len(values) // 3]
         conn = self._pool.acquire()
         try:
@@ -551,12 +437,21 @@ class StateStore:
                 [(t, flow, user, json.dumps(data, ensure_ascii=False)) for t, flow, user, data in exchange.leads],
             )
         if exchange.rows:
-            conn.execute(_CLAIM_SQL[1], (queue_claim(), _encode_rows(exchange.rows), time.time()))
+            conn.execute(_CLAIM_SQL[1], (queue_claim(), encode_rows(exchange.rows), time.time()))
 
     def expire(self, now: float, *, ttl: float) -> None:
         """Forget message and nonce claims older than ``ttl`` seconds."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM claims WHERE k < ?", (f"{int(now - ttl):0{CLAIM_TIME_DIGITS}d}",))
+
+    def prepare(self) -> None:
+        """Nothing more: the tables were made when the store was opened."""
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database file without waiting for anyone
+        (the only fsync, in the log mover's thread and not in a request)."""
+        with self.connection() as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def move_log(self, limit: int = 5000) -> int:
         """Move committed log rows into the log tables (at most ``limit``
@@ -571,18 +466,18 @@ def move_queued(conn: sqlite3.Connection, limit: int = 5000) -> int:
     writing them in batches here instead of row by row in each request keeps
     a request's commit to a few pages."""
     queued = conn.execute("SELECT k, v FROM claims WHERE k >= ? AND k < ? LIMIT ?",
-                          (_QUEUE_FIRST, _QUEUE_END, limit)).fetchall()
+                          (QUEUE_FIRST, QUEUE_END, limit)).fetchall()
     if not queued:
         return 0
     tables: dict[str, list] = {}
     for _, data in queued:
-        for table, values in marshal.loads(data):
+        for table, values in decode_rows(data):
             tables.setdefault(table, []).append(values)
     for table, values in tables.items():
         columns = LOG_COLUMNS[table]
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                          values)
-    conn.execute("DELETE FROM claims WHERE k >= ? AND k <= ?", (_QUEUE_FIRST, queued[-1][0]))
+    conn.execute("DELETE FROM claims WHERE k >= ? AND k <= ?", (QUEUE_FIRST, queued[-1][0]))
     return len(queued)
 
 
@@ -606,75 +501,3 @@ def settle(conn: sqlite3.Connection) -> None:
         logging.getLogger("wxcli.state").warning("消息日志队列暂时无法写入，报表可能缺少最近几条消息")
 
 
-class LogMover:
-    """The background side of a server process: moves committed log rows into
-    the log tables every ``interval`` seconds, checkpoints the WAL (request
-    connections never do) every ``checkpoint_every`` seconds and runs ``housekeeping`` (expiring old dedup rows)
-    every ``housekeeping_every`` seconds, in an OS thread.
-
-    Nothing waits here that a reply depends on: a reply's rows are already
-    committed (queued in ``claims``) when it leaves, so a killed process loses
-    none, and any worker's mover (or the next report) moves them.
-    """
-
-    TICK = 0.02
-
-    def __init__(self, store: StateStore, *, interval: float = 0.1, checkpoint_every: float = 1.0,
-                 housekeeping=None, housekeeping_every: float = 30.0):
-        self.store = store
-        self.interval = interval
-        self.checkpoint_every = checkpoint_every
-        self._housekeeping = housekeeping
-        self._housekeeping_every = housekeeping_every
-        start_thread, _, self._sleep = _real_threads()
-        self._stop = False
-        self._stopped = False
-        start_thread(self._run, ())
-
-    def move(self) -> int:
-        """Move everything queued now; returns the number of exchanges moved."""
-        moved = total = self.store.move_log()
-        while moved:
-            moved = self.store.move_log()
-            total += moved
-        return total
-
-    def checkpoint(self) -> None:
-        """Copy the WAL back into the database file without waiting for anyone
-        (the only fsync, here and not in a request)."""
-        with self.store.connection() as conn:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def _run(self) -> None:
-        last_move = last_checkpoint = last_housekeeping = time.monotonic()
-        try:
-            while not self._stop:
-                self._sleep(self.TICK)
-                now = time.monotonic()
-                if now - last_move < self.interval:
-                    continue
-                last_move = now
-                try:
-                    self.move()
-                    if now - last_checkpoint >= self.checkpoint_every:
-                        last_checkpoint = now
-                        self.checkpoint()
-                    if self._housekeeping and now - last_housekeeping >= self._housekeeping_every:
-                        last_housekeeping = now
-                        self._housekeeping()
-                except Exception:  # a locked or full disk must not kill the mover
-                    logging.getLogger("wxcli.state").exception("整理消息日志失败，稍后重试")
-        finally:
-            self._stopped = True
-
-    def close(self) -> None:
-        """Stop the thread (waiting at most a second: a server stopping its
-        workers may kill this process any moment) and move what is queued."""
-        self._stop = True
-        deadline = time.monotonic() + 1.0
-        while not self._stopped and time.monotonic() < deadline:
-            self._sleep(self.TICK)
-        try:
-            self.move()
-        except Exception:  # the rows stay queued for the next mover
-            logging.getLogger("wxcli.state").exception("整理消息日志失败，留待下次")
