@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -137,9 +138,13 @@ class PostgresCluster:
         for tool in ("initdb", "pg_ctl"):
             if shutil.which(tool) is None:
                 _missing(f"没有 {tool}")
-        self.data = tmp / "pgdata"
+        self.home = Path(tempfile.mkdtemp(prefix="wx-pg-"))  # reachable by the postgres user (tmp_path is not)
+        owner = _postgres_user()
+        if owner is not None:
+            os.chown(self.home, owner.pw_uid, owner.pw_gid)
+        self.data = self.home / "pgdata"
         self.port = free_port()
-        self.log = tmp / "pg.log"
+        self.log = self.home / "pg.log"
         user = "postgres"
         init = subprocess.run(["initdb", "-D", str(self.data), "-U", user, "--auth=trust", "-E", "UTF8",
                                "--no-sync"], capture_output=True, text=True, **_as_postgres())
@@ -157,17 +162,27 @@ class PostgresCluster:
         subprocess.run(["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"], capture_output=True,
                        **_as_postgres())
 
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
 
-def _as_postgres() -> dict:
-    """initdb and pg_ctl refuse to run as root: run them as the postgres user when we are root."""
+
+def _postgres_user():
     if os.geteuid() != 0:
-        return {}
+        return None
     import pwd
 
     try:
-        entry = pwd.getpwnam("postgres")
+        return pwd.getpwnam("postgres")
     except KeyError:
         _missing("以 root 运行却没有 postgres 用户来运行 initdb")
+
+
+def _as_postgres() -> dict:
+    """initdb and pg_ctl refuse to run as root: run them as the postgres user when we are root."""
+    entry = _postgres_user()
+    if entry is None:
+        return {}
 
     def demote():
         os.setgid(entry.pw_gid)

@@ -281,3 +281,110 @@ def test_stats_and_leads_on_postgresql_match_sqlite_for_the_same_traffic(fresh, 
 
     with pytest.raises(WxError, match="已经导入过"):
         migrate_state(path, *fresh.urls, prefix=fresh.prefix)
+
+
+# ---------------------------------------------------------------- faults
+
+
+class Load:
+    """Threads sending signed messages to ``node`` until stopped: every (status, latency, reply) kept."""
+
+    def __init__(self, nodes, threads: int = 2, text: str = "挂失"):
+        self.nodes = nodes if isinstance(nodes, list) else [nodes]
+        self.text = text
+        self.results: list[tuple[int, float, bytes, str]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, worker: int) -> None:
+        number = 0
+        while not self._stop.is_set():
+            number += 1
+            node = self.nodes[number % len(self.nodes)]
+            user = f"load{worker}-{number % 7}"
+            started = time.monotonic()
+            try:
+                status, body = node.post(message_xml(user, Content=self.text).encode(), timeout=8)
+            except OSError:
+                status, body = 0, b""
+            self.results.append((status, time.monotonic() - started, body, user))
+
+    def stop(self) -> list[tuple[int, float, bytes, str]]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        return self.results
+
+
+def test_postgresql_stopped_under_load_delays_no_reply_and_loses_no_message(tmp_path):
+    redis_or_skip()
+    cluster = PostgresCluster(tmp_path)
+    shared = Shared(REDIS_URL, cluster.url, f"wxtest:{uuid.uuid4().hex[:8]}:")
+    project = make_bot_project(tmp_path / "node")
+    node = Node(project, shared.env)
+    try:
+        load = Load(node)
+        time.sleep(1)
+        cluster.stop()
+        time.sleep(5)  # PostgreSQL away: replies must keep coming from Redis and the outbox
+        cluster.start()
+        time.sleep(1)
+        results = load.stop()
+        answered = [r for r in results if r[0] == 200]
+        assert len(answered) == len(results) > 50
+        assert max(r[1] for r in results) < 5.0
+        assert all(b"<xml>" in r[2] for r in answered)
+        assert wait_for(lambda: shared.count("SELECT count(*) FROM messages") == len(answered) + 1, 30)  # + warm-up
+        time.sleep(0.5)
+        assert shared.count("SELECT count(*) FROM messages") == len(answered) + 1  # and nothing twice
+    finally:
+        node.stop()
+        cluster.remove()
+        drop_prefix(redis_or_skip(), shared.prefix)
+
+
+def test_redis_restarted_under_load_keeps_answering_and_sessions_continue_after(tmp_path, fresh):
+    server = RedisServer(tmp_path)
+    shared = Shared(server.url, fresh.database_url, fresh.prefix)
+    project = make_bot_project(tmp_path / "node")
+    node = Node(project, shared.env, workers=2)
+    try:
+        load = Load(node)
+        time.sleep(1)
+        server.stop()
+        time.sleep(1)
+        server.start()
+        time.sleep(1.5)
+        results = load.stop()
+        assert results and all(r[0] == 200 for r in results)  # never a 500 or a dropped connection
+        assert sum(b"<xml>" in r[2] for r in results[-10:]) == 10  # answering again after the restart
+        assert node.say("after", "办信用卡").startswith("请选择卡种")
+        assert node.say("after", "1").startswith("白金卡年费")
+    finally:
+        node.stop()
+        server.stop()
+
+
+def test_a_node_killed_under_load_leaves_the_other_answering_and_loses_no_lead(fresh, tmp_path):
+    one, two = two_projects(tmp_path)
+    first, second = Node(one, fresh.env), Node(two, fresh.env)
+    finished = []
+    try:
+        for i in range(10):  # leads taken on the node about to die
+            user = f"lead{i}"
+            for text in FLOW:
+                reply = first.say(user, text)
+            finished.append(reply)
+        first.kill()
+        load = Load(second)
+        time.sleep(1)
+        results = load.stop()
+        assert results and all(r[0] == 200 and b"<xml>" in r[2] for r in results)
+        again = Node(one, fresh.env)  # its outbox was on disk: shipped when it is back
+        again.stop()
+    finally:
+        second.stop()
+    assert all("我们会联系 13800000000" in reply for reply in finished)
+    assert wait_for(lambda: fresh.count("SELECT count(*) FROM leads") == 10)
