@@ -70,6 +70,9 @@ def migrate_state(path: Path, redis_url: str, database_url: str, *, prefix: str 
                             copy.write_row(row)
                             setattr(copied, table, getattr(copied, table) + 1)
                 pg.execute("INSERT INTO wx_imports (source, time) VALUES (%s, %s)", (identity, time.time()))
+        with psycopg.connect(database_url, autocommit=True) as pg:  # statistics for the report's plans
+            for table in TABLES:
+                pg.execute(f"VACUUM ANALYZE {table}")
         if "sessions" in tables:
             client = redis.Redis.from_url(redis_url, decode_responses=True)
             pipe = client.pipeline(transaction=False)

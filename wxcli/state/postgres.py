@@ -174,10 +174,17 @@ class ReportConnection:
         pass
 
 
+REPORT_WORK_MEM = "128MB"
+"""Memory for the report's sorts and groupings (one session, reads only): at the
+default 4 MB, counting distinct users and sorting latencies over a million
+messages spill to disk."""
+
+
 def connect_report(url: str) -> ReportConnection:
     """A read connection for ``wx stats`` and ``wx leads export`` (schema brought up to date first)."""
     import psycopg
 
     conn = psycopg.connect(url, autocommit=True)
     migrate(conn)
+    conn.execute(f"SET work_mem = '{REPORT_WORK_MEM}'")
     return ReportConnection(conn)

@@ -286,6 +286,11 @@ _SAVE_SESSION_SQL = f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES
 _CLAIM_SQL = {n: "INSERT INTO claims (k, v, time) VALUES " + ", ".join(["(?,?,?)"] * n) for n in (1, 2, 3)}
 
 
+MOVE_BATCH = 250
+"""Exchanges moved per transaction: requests wait for the write lock while a batch
+is written into the indexed log tables, so batches are kept to a few milliseconds."""
+
+
 def _snapshot(row: tuple) -> Snapshot:
     session_row = tuple(row[2:])
     return Snapshot(row[0], row[1], Session.from_row(session_row) if session_row[0] is not None else None,
@@ -453,14 +458,14 @@ class StateStore:
         with self.connection() as conn:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def move_log(self, limit: int = 5000) -> int:
+    def move_log(self, limit: int = MOVE_BATCH) -> int:
         """Move committed log rows into the log tables (at most ``limit``
         exchanges); returns how many exchanges were moved."""
         with self._transaction() as conn:
             return move_queued(conn, limit)
 
 
-def move_queued(conn: sqlite3.Connection, limit: int = 5000) -> int:
+def move_queued(conn: sqlite3.Connection, limit: int = MOVE_BATCH) -> int:
     """Inside the caller's write transaction: queued claims → messages,
     follows, flow_events. The log tables carry the report's indexes, so
     writing them in batches here instead of row by row in each request keeps
