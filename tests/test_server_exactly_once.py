@@ -11,12 +11,14 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +64,37 @@ def at_once(*calls):
     for thread in threads:
         thread.join()
     return results
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants, from the parent ids in /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, waiting = [], [root]
+    while waiting:
+        pid = waiting.pop()
+        found.append(pid)
+        waiting += children.get(pid, [])
+    return found
+
+
+def kill_9(process: subprocess.Popen) -> int:
+    """SIGKILL a server and every process under it at once — the uWSGI master
+    runs in its own session, so a process group is not enough; returns how many."""
+    pids = process_tree(process.pid)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    return len(pids)
 
 
 def settled(project, sql: str) -> list[tuple]:
@@ -139,11 +172,10 @@ def test_kill_9_loses_no_answered_message_and_no_dedup_record(tmp_path):
     for thread in threads:
         thread.start()
     time.sleep(2)
-    os.killpg(server.process.pid, signal.SIGKILL)  # master and both workers, no chance to write anything
+    assert kill_9(server.process) >= 4  # wx serve, the uWSGI master, both workers: no chance to write anything
     stop.set()
     for thread in threads:
         thread.join()
-    server.process.wait()
     assert len(answered) > 50
     logged = settled(project, "SELECT count(*) FROM messages")[0][0]
     assert logged >= len(answered)  # every replied message (and at most the ones in flight) is in the log

@@ -20,6 +20,7 @@ import pytest
 from shared_servers import (PG_ADMIN_URL, REDIS_URL, PostgresCluster, RedisServer, Shared, drop_database, drop_prefix,
                             free_port, fresh_database, postgres_or_skip, redis_or_skip, with_database)
 from test_bot_support import make_bot_project, message_xml
+from test_server_exactly_once import kill_9
 from wxcli import state, wechat
 from wxcli.state import Exchange, MessageRow, Session
 from wxcli.state.shared import SharedStore
@@ -183,12 +184,10 @@ class Node:
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            kill_9(self.process)
 
     def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        assert kill_9(self.process) >= 3
 
 
 def at_once(*calls):
