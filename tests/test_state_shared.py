@@ -387,3 +387,49 @@ def test_a_node_killed_under_load_leaves_the_other_answering_and_loses_no_lead(f
         second.stop()
     assert all("我们会联系 13800000000" in reply for reply in finished)
     assert wait_for(lambda: fresh.count("SELECT count(*) FROM leads") == 10)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def wx(project, env: dict, *args: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WX_")}
+    return subprocess.run([sys.executable, "-m", "wxcli", *args], cwd=project.root, env=clean | env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_wx_db_migrate_migrate_state_and_stats_as_a_bank_runs_them(tmp_path, shared):
+    import json
+
+    admin = postgres_or_skip()
+    name = fresh_database(admin)
+    try:
+        env = {**shared.env, "WX_DATABASE_URL": with_database(PG_ADMIN_URL, name),
+               "WX_REDIS_PREFIX": f"{shared.prefix}cli:"}
+        project = make_bot_project(tmp_path)
+        first, again = wx(project, env, "db", "migrate"), wx(project, env, "db", "migrate")
+        assert first.returncode == 0 and "已升级到第 1 版" in first.stdout
+        assert again.returncode == 0 and "已是最新" in again.stdout
+        node = Node(project, {})  # one machine on var/state.db first
+        try:
+            for user in ("甲", "乙"):
+                for text in FLOW:
+                    node.say(user, text)
+        finally:
+            node.stop()
+        local = json.loads(wx(project, {}, "stats", "--json").stdout)
+        moved = wx(project, env, "migrate-state")
+        assert moved.returncode == 0 and "2 条线索" in moved.stdout, moved.stderr
+        assert "已经导入过" in wx(project, env, "migrate-state").stderr
+        shared_report = json.loads(wx(project, env, "stats", "--json").stdout)
+        assert shared_report["database"].startswith("PostgreSQL")
+        assert {k: v for k, v in shared_report.items() if k != "database"} == \
+            {k: v for k, v in local.items() if k != "database"}
+        exported = wx(project, env, "leads", "export", "card")
+        assert exported.returncode == 0 and exported.stdout.count("13800000000") == 2
+        unreachable = wx(project, {**env, "WX_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, "stats")
+        assert unreachable.returncode == 1 and "无法连接 PostgreSQL" in unreachable.stderr
+        assert "Traceback" not in unreachable.stderr
+    finally:
+        drop_database(admin, name)
+        admin.close()
