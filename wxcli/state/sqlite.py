@@ -315,6 +315,7 @@ class StateStore:
         self.path = Path(path)
         self.timeout = timeout
         self.lock = WriteLock(self.path)
+        self._move_lock = WriteLock(Path(str(self.path) + ".move"))
         self._pool = ConnectionPool(self._open)
         with self.connection() as conn:
             conn.executescript(BOT_SCHEMA)
@@ -333,6 +334,7 @@ class StateStore:
     def close(self) -> None:
         self._pool.close()
         self.lock.close()
+        self._move_lock.close()
 
     # ------------------------------------------------------------ reads
 
@@ -460,9 +462,16 @@ class StateStore:
 
     def move_log(self, limit: int = MOVE_BATCH) -> int:
         """Move committed log rows into the log tables (at most ``limit``
-        exchanges); returns how many exchanges were moved."""
-        with self._transaction() as conn:
-            return move_queued(conn, limit)
+        exchanges); returns how many exchanges were moved — 0 while another
+        worker's mover is at it (one at a time: two would only take turns
+        at the write lock that requests need)."""
+        if not self._move_lock.try_acquire():
+            return 0
+        try:
+            with self._transaction() as conn:
+                return move_queued(conn, limit)
+        finally:
+            self._move_lock.release()
 
 
 def move_queued(conn: sqlite3.Connection, limit: int = MOVE_BATCH) -> int:
