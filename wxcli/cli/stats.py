@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,22 @@ def register(app: typer.Typer) -> None:
     app.add_typer(leads_app, name="leads")
 
 
+def open_log(project: Project, db: Path | None):
+    """(connection, what to call it) for the message log: PostgreSQL when the
+    project runs on shared state (``WX_DATABASE_URL``, unless ``--db`` names a
+    file), else var/state.db (``None`` when it does not exist yet)."""
+    urls = state.shared_urls()
+    if db is None and urls is not None:
+        from wxcli.state.postgres import connect_report
+
+        try:
+            return connect_report(urls[1]), "PostgreSQL（WX_DATABASE_URL）"
+        except Exception as exc:
+            raise WxError(f"无法连接 PostgreSQL（WX_DATABASE_URL）：{str(exc).strip().splitlines()[0]}") from None
+    path = db or project.state_path
+    return open_state(path), project.relative(path)
+
+
 def _fail(exc: WxError) -> typer.Exit:
     typer.echo(f"错误：{exc}", err=True)
     return typer.Exit(1)
@@ -52,18 +69,21 @@ def stats_command(
         project = load_project()
         if demo and db:
             raise WxError("--demo 与 --db 不能同时使用")
-        path = _demo_database(project, days, seed) if demo else (db or project.state_path)
-        source = project.relative(path)
         tz = project.timezone
         span = time_range(since, until, tz)
-        conn = open_state(path)
         reach = None
+        if demo:
+            path = _demo_database(project, days, seed)
+            conn, source = open_state(path), project.relative(path)
+        else:
+            conn, source = open_log(project, db)
         if conn is None:
             stats = empty_stats(tz, span)
         else:
             with conn:
                 stats = compute(conn, tz, span, top=top)
-                reach = reach_report.summary(conn, span.since, span.until)
+                if isinstance(conn, sqlite3.Connection):  # the reach tables live in var/state.db only, for now
+                    reach = reach_report.summary(conn, span.since, span.until)
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
@@ -128,7 +148,7 @@ def leads_export(
         project = load_project()
         tz = project.timezone
         span = time_range(since, until, tz)
-        conn = open_state(db or project.state_path)
+        conn, _ = open_log(project, db)
         try:
             leads_mod.check_flow(flow, leads_mod.defined_flows(project.flows_dir) | leads_mod.logged_flows(conn))
             header, rows = leads_mod.lead_table(conn, flow, tz, span)
