@@ -56,11 +56,11 @@ def create_article(
     *,
     slug: str | None = None,
     date: datetime | None = None,
-    draft: bool = False,
+    draft: bool = True,
     tags: tuple[str, ...] = (),
     author: str = "",
 ) -> Path:
-    """Write a new article file and return its path."""
+    """Write a new article file and return its path; a draft unless ``draft=False``."""
     if not title.strip():
         raise WxError("标题不能为空")
     require_column(project, column)

@@ -21,6 +21,8 @@ from wxcli.slug import is_valid_slug
 COLUMN_FILE = "_column.md"
 MEDIA_FOLDER = "media"
 ARTICLE_FIELDS = ("title", "date", "summary", "cover", "tags", "author", "draft", "pinned", "keywords")
+PLACEHOLDER_BODY = "在这里用 Markdown 写正文。"
+"""The body ``wx article new`` writes; an article still saying only this is not ready."""
 
 
 @dataclass
@@ -243,6 +245,17 @@ def article_from_text(text: str, path: Path, project: Project) -> tuple[Article 
     return article, []
 
 
+def placeholder_problems(article: Article, shown: str) -> list[Problem]:
+    """An error for a published article whose body is still the new-article placeholder.
+
+    A draft may keep it while it is being written; publishing it would put the
+    placeholder on the bank's site, so the build and ``wx check`` refuse it.
+    """
+    if article.draft or article.body.strip() != PLACEHOLDER_BODY:
+        return []
+    return [Problem(shown, article.body_line, f"正文还是新建时的占位文字“{PLACEHOLDER_BODY}”：请先写正文，或设为草稿（draft: true）")]
+
+
 def read_article(path: Path, project: Project) -> Article:
     """Read one article or raise :class:`ContentError`."""
     article, problems = article_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
@@ -343,6 +356,8 @@ def update_article_file(path: Path, project: Project, updates: dict, remove: tup
     """Set front matter fields with a minimal diff; validate before anything is written."""
     text = frontmatter.set_fields(path.read_text(encoding="utf-8"), updates, remove)
     article, problems = article_from_text(text, path, project)
+    if article is not None:
+        problems = placeholder_problems(article, project.relative(path))
     if problems:
         raise ContentError(problems)
     atomic_write_text(path, text)
@@ -357,7 +372,7 @@ def new_article_text(title: str, moment: datetime, *, draft: bool = False, autho
         meta["author"] = author
     if draft:
         meta["draft"] = True
-    return frontmatter.compose(meta, "\n在这里用 Markdown 写正文。\n")
+    return frontmatter.compose(meta, f"\n{PLACEHOLDER_BODY}\n")
 
 
 def new_column_text(title: str, order: int, description: str = "") -> str:

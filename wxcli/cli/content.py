@@ -95,12 +95,12 @@ def article_new(
     column: str = typer.Option(..., "--column", "-c", help="所属栏目 slug"),
     slug: Optional[str] = typer.Option(None, help="指定 slug（默认取标题拼音）"),
     date: Optional[str] = typer.Option(None, help="发布时间，如 2026-11-20 09:30（默认现在）"),
-    draft: bool = typer.Option(False, "--draft", help="存为草稿"),
+    draft: bool = typer.Option(True, "--draft/--publish", help="默认存为草稿；--publish 直接发布"),
     tag: list[str] = typer.Option([], "--tag", "-t", help="标签，可重复"),
     author: str = typer.Option("", help="作者"),
     edit: bool = typer.Option(False, "--edit", "-e", help="创建后用 $EDITOR 打开"),
 ) -> None:
-    """新建文章，打印文件路径。"""
+    """新建文章（默认是草稿，写好后用 wx article publish 发布），打印文件路径。"""
     project = project_here()
     path = cms.create_article(
         project, title, column, slug=slug, date=option_date(project, date), draft=draft, tags=tuple(tag), author=author
@@ -108,6 +108,8 @@ def article_new(
     console.print(project.relative(path))
     if edit:
         edit_until_valid(project, path)
+    elif not draft:
+        err_console.print("提示：正文还是占位文字，写好正文之前 wx build 和 wx check 会报错。", soft_wrap=True)
 
 
 @article_app.command("list")

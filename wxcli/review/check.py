@@ -15,7 +15,7 @@ from __future__ import annotations
 from wxcli.bot import compiler
 from wxcli.bot import flows as flow_engine
 from wxcli.bot.text import Synonyms, strip_edges
-from wxcli.content import Content, load_content
+from wxcli.content import Content, load_content, placeholder_problems
 from wxcli.errors import Problem
 from wxcli.project import Project
 from wxcli.review.net import FlowNet, build_net
@@ -43,6 +43,7 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
     net = build_net(sources.flow_files)
     found = [
         *content.problems,
+        *(p for a in content.articles for p in placeholder_problems(a, project.relative(a.path))),
         *markdown_problems(project, content),
         *ctx.problems,
         *answer_link_problems(project, sources, ctx),

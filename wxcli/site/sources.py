@@ -23,7 +23,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from wxcli import __version__
-from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text, is_column_name
+from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text, is_column_name, placeholder_problems
 from wxcli.errors import Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
@@ -336,7 +336,9 @@ def parse_file(context: ParseContext, relpath: str, sig: Sig, trust_before: int)
         line = data[: exc.start].count(b"\n") + 1
         return Parsed(relpath, None, [Problem(relpath, line, "文件不是 UTF-8 编码")])
     article, problems = article_from_text(text, path, context.project)
-    if article is None:
+    if article is not None:
+        problems = placeholder_problems(article, relpath)
+    if article is None or problems:
         return Parsed(relpath, None, problems)
     key = context.renderer.key(article.body, article.column)
     rendered = None
