@@ -128,7 +128,7 @@ def test_set_changes_only_the_named_lines(site):
     assert after[:3] == before[:3] and after[3] == "tags: [网点, 春节]" and after[4] == "pinned: true"
     assert after[5:] == before[4:]
     bad = wx("article", "set", "chunjie-yingye", "--date", "2026-02-30")
-    assert bad.exit_code == 1 and "无法识别的日期" in bad.output
+    assert bad.exit_code == 1 and "2026年2月只有 28 天" in bad.output
     moved = wx("article", "set", "chunjie-yingye", "--column", "card")
     assert moved.exit_code == 0 and (site / "content/card/chunjie-yingye.md").exists()
 

@@ -61,3 +61,49 @@ def test_placeholder_body_is_an_error_and_never_built(site):
         build_site(project, workers=1)
     assert "占位文字" in str(failed.value.problems[0])
     assert not (site / "build/site/news/meixie").exists()
+
+
+# ---------------------------------------------------------------- 14.4 dates
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("2025-3-1", "2025-03-01 00:00"),
+    ("2025/3/1", "2025-03-01 00:00"),
+    ("2025年3月1日", "2025-03-01 00:00"),
+    ("2025年3月1日 9:00", "2025-03-01 09:00"),
+    ("2025年3月1日9点30分", "2025-03-01 09:30"),
+    ("20250301", "2025-03-01 00:00"),
+    ("2025-03-01T01:00:00Z", "2025-03-01 09:00"),
+])
+def test_dates_as_editors_write_them(site, written, expected):
+    path = site / "content/news/riqi.md"
+    path.write_text(f"---\ntitle: 日期\ndate: {written}\n---\n正文。\n", encoding="utf-8")
+    data = json.loads(wx("article", "show", "riqi", "--json").output)
+    assert data["date"].startswith(expected.replace(" ", "T"))
+    assert f"发布时间：{expected}" in wx("article", "show", "riqi").output
+
+
+def test_impossible_dates_are_explained(site):
+    result = wx("article", "new", "标题", "-c", "news", "--date", "2024-02-31")
+    assert result.exit_code == 1 and "2024年2月只有 29 天，没有 31 日" in result.output
+    path = site / "content/news/lilv-tiaozheng.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("2026-11-20 09:30", "2026-13-01"), encoding="utf-8")
+    check = wx("check")
+    assert "content/news/lilv-tiaozheng.md:3: 日期 2026-13-01 不存在：月份应在 1 到 12 之间" in check.output
+    assert wx("article", "list", "--since", "2025/1/1", "--until", "2025年12月31日").exit_code == 0
+
+
+def test_times_are_shown_in_the_site_timezone(site, monkeypatch):
+    from wxcli import trash
+
+    monkeypatch.setattr(_common, "is_interactive", lambda: True)
+    path = site / "content/news/lilv-tiaozheng.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\n未提交\n", encoding="utf-8")
+    assert wx("article", "delete", "lilv-tiaozheng", "--yes").exit_code == 0
+    item = trash.items(load_project(site, environ={}))[0]
+    assert item.deleted_at.endswith("+00:00")
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromisoformat(item.deleted_at).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert local in wx("article", "restore").output

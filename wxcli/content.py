@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import datetime
 from pathlib import Path
 
 from wxcli import frontmatter
+from wxcli.dates import DateError, parse_date  # noqa: F401 — the one date parser, re-exported
 from wxcli.errors import ContentError, Problem
 from wxcli.fsutil import atomic_write_text
 from wxcli.frontmatter import FrontMatterError
@@ -87,36 +88,7 @@ class Content:
         return {a.slug: a for a in self.articles}
 
 
-# ---------------------------------------------------------------- dates and text
-
-
-class DateError(ValueError):
-    pass
-
-
-def parse_date(value, tz: tzinfo, *, end_of_day: bool = False) -> datetime:
-    """Accept ``2026-11-20``, ``2026-11-20 09:30``, ISO with offset, or a YAML date.
-
-    A value without an offset is in the site's time zone. With ``end_of_day``,
-    a bare date means its last second (so ``--until 2026-11-20`` includes that day).
-    """
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time(23, 59, 59) if end_of_day else time())
-    else:
-        text = str(value).strip()
-        if not text:
-            raise DateError("日期为空")
-        try:
-            moment = datetime.fromisoformat(text.replace("/", "-"))
-        except ValueError:
-            raise DateError(f"无法识别的日期 {text!r}，应为 2026-11-20 09:30 这样的格式") from None
-        if end_of_day and re.fullmatch(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}", text):
-            moment = moment.replace(hour=23, minute=59, second=59)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment
+# ---------------------------------------------------------------- text
 
 
 _MARKDOWN_NOISE = [

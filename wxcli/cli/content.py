@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from wxcli import cms, trash
+from wxcli import cms, dates, trash
 from wxcli.catalog import Catalog, Query
 from wxcli.cli._common import (
     confirm, console, err_console, handle_errors, is_interactive, option_date, print_json, project_here,
@@ -143,7 +143,7 @@ def article_list(
     tz = project.timezone
     for entry in found:
         state = "草稿" if entry.draft else ("置顶" if entry.pinned else "")
-        table.add_row(entry.date.astimezone(tz).strftime("%Y-%m-%d %H:%M"), entry.column, entry.title, entry.slug, state)
+        table.add_row(dates.shown(entry.date, tz), entry.column, entry.title, entry.slug, state)
     console.print(table)
     console.print(f"共 {len(found)} 篇")
 
@@ -162,7 +162,7 @@ def article_show(ref: str = typer.Argument(..., help="slug、栏目/slug 或文�
     console.print(f"[bold]{article.title}[/bold]")
     tz = project.timezone
     rows = [
-        ("发布时间", article.date.astimezone(tz).strftime("%Y-%m-%d %H:%M")),
+        ("发布时间", dates.shown(article.date, tz)),
         ("栏目", article.column), ("slug", article.slug), ("作者", article.author),
         ("标签", "、".join(article.tags)), ("关键词", "、".join(article.keywords)),
         ("状态", "草稿" if article.draft else ("置顶" if article.pinned else "已发布")),
@@ -266,7 +266,7 @@ def article_restore(ref: Optional[str] = typer.Argument(None, help="回收站条
             return
         table = Table("条目", "原位置", "标题", "删除时间", header_style="bold")
         for item in entries:
-            table.add_row(item.id, item.original, item.title, item.deleted_at[:19].replace("T", " "))
+            table.add_row(item.id, item.original, item.title, dates.shown(item.deleted_at, project.timezone))
         console.print(table)
         return
     target = trash.restore(project, trash.find(project, ref))
