@@ -107,3 +107,70 @@ def test_times_are_shown_in_the_site_timezone(site, monkeypatch):
 
     local = datetime.fromisoformat(item.deleted_at).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     assert local in wx("article", "restore").output
+
+
+# ---------------------------------------------------------------- 14.6 front matter typos
+
+
+def editor_script(tmp_path, monkeypatch, *versions):
+    """An $EDITOR that writes the given texts on successive runs."""
+    state = tmp_path / "editor-runs"
+    script = tmp_path / "fake_editor.py"
+    script.write_text(
+        "import sys, pathlib, json\n"
+        f"state = pathlib.Path({str(state)!r})\n"
+        "n = int(state.read_text()) if state.exists() else 0\n"
+        f"versions = json.loads({json.dumps(json.dumps(list(versions)))})\n"
+        "pathlib.Path(sys.argv[1]).write_text(versions[min(n, len(versions) - 1)], encoding='utf-8')\n"
+        "state.write_text(str(n + 1))\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    return state
+
+
+def test_unknown_front_matter_keys_name_the_closest(site):
+    path = site / "content/news/chunjie-yingye.md"
+    path.write_text("---\ntitle: 春节安排\ndate: 2025-01-20 10:00\ndrat: true\ntag: [网点]\nauthr: 办公室\n---\n正文。\n",
+                    encoding="utf-8")
+    (site / "content/card/_column.md").write_text("---\ntitle: 信用卡\nordr: 2\n---\n简介\n", encoding="utf-8")
+    loose = wx("check")
+    assert "content/news/chunjie-yingye.md:4: 警告：未知的头信息字段 drat，是不是 draft？" in loose.output
+    assert "content/news/chunjie-yingye.md:5: 警告：未知的头信息字段 tag，是不是 tags？" in loose.output
+    assert "content/news/chunjie-yingye.md:6: 警告：未知的头信息字段 authr，是不是 author？" in loose.output
+    assert "content/card/_column.md:3: 警告：未知的头信息字段 ordr，是不是 order？" in loose.output
+    assert loose.exit_code == 0
+    assert wx("check", "--strict").exit_code == 1
+
+
+def test_column_edit_validates_like_article_edit(site, tmp_path, monkeypatch):
+    monkeypatch.setattr(_common, "is_interactive", lambda: True)
+    monkeypatch.setattr("wxcli.cli.content.is_interactive", lambda: True)
+    column = site / "content/card/_column.md"
+    before = column.read_text(encoding="utf-8")
+    editor_script(tmp_path, monkeypatch, "---\ntitle: 信用卡\norder: 第二\n---\n简介\n", "---\ntitle: ''\norder: 2\n---\n")
+    result = wx("column", "edit", "card", input="y\nn\n")
+    assert result.exit_code == 1
+    assert "order 应是整数" in result.output and "缺少必填字段 title" in result.output
+    assert column.read_text(encoding="utf-8") == before
+    (tmp_path / "editor-runs").unlink()
+    editor_script(tmp_path, monkeypatch, "---\ntitle: 信用卡专区\norder: 3\n---\n新的简介\n")
+    assert wx("column", "edit", "card").exit_code == 0
+    assert "信用卡专区" in column.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("slug", ["tags", "search", "static", "page", "media"])
+def test_reserved_column_slugs_are_refused(site, slug):
+    created = wx("column", "new", "保留", "--slug", slug)
+    assert created.exit_code == 1 and "网站自用的地址" in created.output
+    renamed = wx("column", "rename", "card", slug)
+    assert renamed.exit_code == 1 and "网站自用的地址" in renamed.output
+    assert (site / "content/card/_column.md").exists()
+
+
+def test_an_editor_that_fails_is_an_error(site, monkeypatch):
+    monkeypatch.setenv("EDITOR", "false")
+    monkeypatch.delenv("VISUAL", raising=False)
+    result = wx("article", "edit", "chunjie-yingye")
+    assert result.exit_code == 1 and "退出码 1" in result.output and "没有改动" not in result.output

@@ -117,14 +117,22 @@ def column_counts(project: Project) -> dict[str, int]:
     return counts
 
 
-def create_column(project: Project, title: str, slug: str, order: int | None = None, description: str = "") -> Path:
+def check_column_slug(slug: str) -> None:
+    """A column folder is also a URL at the site's top: refuse names the site uses itself."""
+    from wxcli.site.model import RESERVED_TOP
+
     if not is_valid_slug(slug):
         raise WxError(f"栏目 slug {slug!r} 不合法：只用小写字母、数字和连字符")
+    if slug in RESERVED_TOP or slug == content.MEDIA_FOLDER:
+        reserved = "、".join(name for name in RESERVED_TOP if is_valid_slug(name))
+        raise WxError(f"栏目 slug {slug!r} 是网站自用的地址，不能用作栏目（保留的有：{reserved}）")
+
+
+def create_column(project: Project, title: str, slug: str, order: int | None = None, description: str = "") -> Path:
+    check_column_slug(slug)
     folder = project.content_dir / slug
     if (folder / COLUMN_FILE).exists():
         raise WxError(f"栏目 {slug!r} 已存在")
-    if slug == content.MEDIA_FOLDER:
-        raise WxError("media 是图片目录，不能用作栏目")
     columns, _ = load_columns(project)
     if order is None:
         order = max((c.order for c in columns.values()), default=0) + 1
@@ -136,8 +144,7 @@ def create_column(project: Project, title: str, slug: str, order: int | None = N
 def rename_column(project: Project, old: str, new: str, title: str | None = None) -> Path:
     """Move the column folder (every article goes with it) and fix links that pointed into it."""
     require_column(project, old)
-    if not is_valid_slug(new):
-        raise WxError(f"栏目 slug {new!r} 不合法：只用小写字母、数字和连字符")
+    check_column_slug(new)
     target = project.content_dir / new
     if target.exists():
         raise WxError(f"content/{new} 已存在，未改名")
@@ -185,13 +192,38 @@ def delete_column(project: Project, slug: str, move_to: str | None = None) -> li
 
 
 def check_article_text(project: Project, path: Path, text: str) -> list:
-    """Problems with ``text`` as the new content of ``path`` (used by ``wx article edit``)."""
-    _article, problems = content.article_from_text(text, path, project)
-    return problems
+    """Problems with ``text`` as the new content of ``path`` (used by ``wx article edit``).
+
+    Errors block saving; warnings (an unknown front matter key) are shown after it.
+    """
+    article, problems = content.article_from_text(text, path, project)
+    if article is None:
+        return problems
+    shown = project.relative(path)
+    return [*content.placeholder_problems(article, shown),
+            *content.unknown_key_problems(article.meta, article.key_lines, content.ARTICLE_FIELDS, shown)]
+
+
+def check_column_text(project: Project, path: Path, text: str) -> list:
+    """Problems with ``text`` as a column's ``_column.md`` (used by ``wx column edit``)."""
+    column, problems = content.column_from_text(text, path, project)
+    if column is None:
+        return problems
+    return content.unknown_key_problems(column.meta, column.key_lines, content.COLUMN_FIELDS, project.relative(path))
+
+
+def save_column_text(project: Project, path: Path, text: str) -> Column:
+    column, problems = content.column_from_text(text, path, project)
+    if problems:
+        raise ContentError(problems)
+    atomic_write_text(path, text)
+    return column
 
 
 def save_article_text(project: Project, path: Path, text: str) -> Article:
     article, problems = content.article_from_text(text, path, project)
+    if article is not None:
+        problems = content.placeholder_problems(article, project.relative(path))
     if problems:
         raise ContentError(problems)
     atomic_write_text(path, text)

@@ -21,7 +21,8 @@ from wxcli.slug import is_valid_slug
 
 COLUMN_FILE = "_column.md"
 MEDIA_FOLDER = "media"
-ARTICLE_FIELDS = ("title", "date", "summary", "cover", "tags", "author", "draft", "pinned", "keywords")
+ARTICLE_FIELDS = ("title", "date", "summary", "cover", "tags", "author", "draft", "pinned", "keywords", "aliases")
+COLUMN_FIELDS = ("title", "order", "cover", "aliases")
 PLACEHOLDER_BODY = "在这里用 Markdown 写正文。"
 """The body ``wx article new`` writes; an article still saying only this is not ready."""
 
@@ -34,6 +35,8 @@ class Column:
     cover: str | None = None
     description: str = ""
     path: Path | None = None
+    meta: dict = field(default_factory=dict)
+    key_lines: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,6 +231,20 @@ def placeholder_problems(article: Article, shown: str) -> list[Problem]:
     return [Problem(shown, article.body_line, f"正文还是新建时的占位文字“{PLACEHOLDER_BODY}”：请先写正文，或设为草稿（draft: true）")]
 
 
+def unknown_key_problems(meta: dict, key_lines: dict[str, int], known, shown: str) -> list[Problem]:
+    """A warning for each front matter key nobody reads (``drat:``, ``tag:``), naming the closest known one."""
+    from wxcli.fuzzy import closest
+
+    problems = []
+    for key in meta:
+        if key in known:
+            continue
+        near = closest(str(key), known, limit=1)
+        hint = f"，是不是 {near[0]}？" if near else f"；可用的字段：{'、'.join(known)}"
+        problems.append(Problem(shown, key_lines.get(str(key), 2), f"未知的头信息字段 {key}{hint}", "warning"))
+    return problems
+
+
 def read_article(path: Path, project: Project) -> Article:
     """Read one article or raise :class:`ContentError`."""
     article, problems = article_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
@@ -259,6 +276,8 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
         cover=str(meta["cover"]) if meta.get("cover") else None,
         description=doc.body.strip(),
         path=path,
+        meta=meta,
+        key_lines=doc.key_lines,
     ), []
 
 

@@ -48,3 +48,23 @@ def _gaps_from(needle: str, haystack: str, start: int) -> int | None:
         gaps += found - cursor
         cursor = found + 1
     return gaps
+
+
+def closest(word: str, candidates, limit: int = 3, cutoff: float = 0.5) -> list[str]:
+    """The candidates most like ``word`` (a typo of a key, slug or column), best first."""
+    import difflib
+
+    pool = [str(c) for c in candidates]
+    found = difflib.get_close_matches(word, pool, n=limit, cutoff=cutoff)
+    if not found:
+        folded = word.casefold()
+        found = [c for c in pool if folded and (folded in c.casefold() or c.casefold() in folded)][:limit]
+    return found
+
+
+def did_you_mean(word: str, candidates, noun: str = "") -> str:
+    """``，您是不是想找 card？`` for a message, or "" when nothing is close."""
+    found = closest(word, candidates)
+    if not found:
+        return ""
+    return f"，您是不是想找{noun} {'、'.join(found)}？"

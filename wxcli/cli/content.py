@@ -48,18 +48,25 @@ def _editor_command() -> list[str]:
 
 
 def run_editor(path: Path) -> None:
+    """Run $VISUAL/$EDITOR on ``path``; an editor that fails (``EDITOR=false``, :cq in vim) saves nothing."""
+    command = _editor_command()
     try:
-        subprocess.run([*_editor_command(), str(path)], check=False)
+        finished = subprocess.run([*command, str(path)], check=False)
     except FileNotFoundError as exc:
         raise WxError(f"无法启动编辑器 {exc.filename!r}，请设置 EDITOR 环境变量") from None
+    if finished.returncode != 0:
+        raise WxError(f"编辑器 {shlex.join(command)} 以退出码 {finished.returncode} 结束，未保存任何改动")
 
 
-def edit_until_valid(project, path: Path) -> bool:
+def edit_until_valid(project, path: Path, check=None, save=None) -> bool:
     """Edit a copy of ``path``; save it only when it validates. Returns whether it saved.
 
     An invalid result is never thrown away: the editor opens again on the same
     text, and if the editor declines, the text stays in a kept draft file.
+    ``check(text)`` lists the problems and ``save(text)`` writes (an article's by default).
     """
+    check = check or (lambda text: cms.check_article_text(project, path, text))
+    save = save or (lambda text: cms.save_article_text(project, path, text))
     original = path.read_text(encoding="utf-8")
     fd, draft_name = tempfile.mkstemp(prefix=f"{path.stem}.", suffix=".md")
     draft = Path(draft_name)
@@ -72,10 +79,12 @@ def edit_until_valid(project, path: Path) -> bool:
             draft.unlink()
             console.print("没有改动。")
             return False
-        problems = cms.check_article_text(project, path, text)
-        if not problems:
-            cms.save_article_text(project, path, text)
+        problems = check(text)
+        if not any(p.is_error for p in problems):
+            save(text)
             draft.unlink()
+            for problem in problems:
+                err_console.print(str(problem), markup=False)
             console.print(f"已保存 {project.relative(path)}")
             return True
         for problem in problems:
@@ -311,7 +320,9 @@ def column_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON"
 def column_edit(slug: str = typer.Argument(..., help="栏目 slug")) -> None:
     """用 $EDITOR 编辑栏目名称、排序和简介。"""
     project = project_here()
-    run_editor(cms.require_column(project, slug).path)
+    path = cms.require_column(project, slug).path
+    edit_until_valid(project, path, check=lambda text: cms.check_column_text(project, path, text),
+                     save=lambda text: cms.save_column_text(project, path, text))
 
 
 @column_app.command("rename")
