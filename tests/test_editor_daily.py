@@ -174,3 +174,81 @@ def test_an_editor_that_fails_is_an_error(site, monkeypatch):
     monkeypatch.delenv("VISUAL", raising=False)
     result = wx("article", "edit", "chunjie-yingye")
     assert result.exit_code == 1 and "退出码 1" in result.output and "没有改动" not in result.output
+
+
+# ---------------------------------------------------------------- 14.5 whole names, Chinese messages, prompts
+
+LONG_SLUG = "2026-nian-geren-zhufang-daikuan-lilv-tiaozheng-gonggao-buchong-shuoming"
+
+
+def _long_article(site):
+    path = site / f"content/news/{LONG_SLUG}.md"
+    path.write_text("---\ntitle: 2026年个人住房贷款利率调整公告的补充说明（适用于存量贷款客户）\n"
+                    "date: 2026-11-21 09:00\n---\n正文。\n", encoding="utf-8")
+
+
+def test_list_never_cuts_slugs_in_a_pipe(site):
+    import subprocess
+
+    _long_article(site)
+    out = subprocess.run([sys.executable, "-m", "wxcli", "article", "list"], cwd=site, capture_output=True,
+                         text=True, env={"COLUMNS": "40", "PATH": "/usr/bin:/bin"}, check=True).stdout
+    line = next(line for line in out.splitlines() if LONG_SLUG in line)
+    assert line.split("\t") == ["2026-11-21 09:00", "news", LONG_SLUG,
+                                "2026年个人住房贷款利率调整公告的补充说明（适用于存量贷款客户）", ""]
+
+
+@pytest.mark.parametrize("width", [40, 120])
+def test_list_never_cuts_slugs_on_a_terminal(site, monkeypatch, width):
+    from rich.console import Console
+
+    _long_article(site)
+    terminal = Console(force_terminal=True, width=width, highlight=False, color_system=None)
+    monkeypatch.setattr(_common, "console", terminal)
+    with terminal.capture() as captured:
+        assert wx("article", "list").exit_code == 0
+    text = captured.get()
+    assert LONG_SLUG in text and "…" not in text
+
+
+def test_trash_listing_and_delete_message_keep_ids_whole(site):
+    for rel in ("news/chunjie-yingye.md", "card/huankuan-fangshi.md"):
+        path = site / "content" / rel
+        path.write_text(path.read_text(encoding="utf-8") + "\n未提交\n", encoding="utf-8")
+    deleted = wx("article", "delete", "chunjie-yingye", "--yes")
+    restore_line = deleted.output.splitlines()[-1]
+    assert restore_line.startswith("  wx article restore ") and restore_line.endswith("-chunjie-yingye")
+    item_id = restore_line.split()[-1]
+    assert item_id in [line.split("\t")[0] for line in wx("article", "restore").output.splitlines()]
+
+
+def test_click_messages_are_chinese():
+    missing = wx("article", "new")
+    assert missing.exit_code == 2 and "缺少参数" in missing.output and "Missing" not in missing.output
+    assert "缺少选项 '--column'" in wx("article", "new", "标题").output
+    assert "显示这条帮助并退出" in wx("--help").output and "Show this message" not in wx("--help").output
+    bad = wx("article", "list", "--limit", "x")
+    assert bad.exit_code == 2 and "的值无效" in bad.output and "Invalid value" not in bad.output
+    typo = wx("artcle")
+    assert "您是不是想找 'article'" in typo.output
+    assert "没有选项 --bogus" in wx("article", "list", "--bogus").output
+    assert "用法：" in wx("article", "list", "--bogus").output
+
+
+def test_prompts_accept_chinese_yes_and_no(site, monkeypatch):
+    monkeypatch.setattr(_common, "is_interactive", lambda: True)
+    kept = wx("article", "delete", "chunjie-yingye", input="否\n")
+    assert kept.exit_code == 1 and (site / "content/news/chunjie-yingye.md").exists()
+    again = wx("article", "delete", "chunjie-yingye", input="也许\n是\n")
+    assert again.exit_code == 0, again.output
+    assert "请回答“是”或“否”" in again.output and not (site / "content/news/chunjie-yingye.md").exists()
+    assert wx("article", "delete", "huankuan-fangshi", input="y\n").exit_code == 0
+
+
+def test_unknown_columns_and_slugs_suggest_the_closest(site):
+    column = wx("article", "list", "--column", "crad")
+    assert column.exit_code == 1 and "您是不是想找 card？" in column.output
+    article = wx("article", "show", "lilv-tiaozhen")
+    assert article.exit_code == 1 and "您是不是想找 lilv-tiaozheng？" in article.output
+    new = wx("article", "new", "标题", "-c", "nwes")
+    assert "您是不是想找 news？" in new.output

@@ -15,6 +15,7 @@ from wxcli import content, frontmatter, trash
 from wxcli.content import COLUMN_FILE, Article, Column, article_paths, load_columns
 from wxcli.errors import ContentError, WxError
 from wxcli.fsutil import atomic_write_text
+from wxcli.fuzzy import did_you_mean
 from wxcli.project import Project
 from wxcli.slug import is_valid_slug, slugify, unique_slug
 
@@ -34,7 +35,8 @@ def resolve_article(project: Project, ref: str, cwd: Path | None = None) -> Path
     column = ref.strip("/").split("/")[0] if "/" in ref.strip("/") else None
     matches = [p for p in article_paths(project) if p.stem == slug and (column is None or p.parent.name == column)]
     if not matches:
-        raise WxError(f"找不到文章 {ref!r}（可用 slug、栏目/slug 或文件路径指定）")
+        hint = did_you_mean(slug, sorted({p.stem for p in article_paths(project)}))
+        raise WxError(f"找不到文章 {ref!r}{hint or '（可用 slug、栏目/slug 或文件路径指定）'}")
     if len(matches) > 1:
         listed = "、".join(project.relative(p) for p in matches)
         raise WxError(f"{ref!r} 对应多篇文章：{listed}，请写明栏目")
@@ -45,7 +47,7 @@ def require_column(project: Project, slug: str) -> Column:
     columns, _ = load_columns(project)
     if slug not in columns:
         known = "、".join(columns) or "（暂无栏目）"
-        raise WxError(f"栏目 {slug!r} 不存在。现有栏目：{known}")
+        raise WxError(f"栏目 {slug!r} 不存在{did_you_mean(slug, columns) or '。'}现有栏目：{known}")
     return columns[slug]
 
 

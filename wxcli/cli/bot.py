@@ -16,14 +16,13 @@ import urllib.request
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from wxcli import wechat
 from wxcli.bot import compile_project, replies
 from wxcli.bot.compiler import read_sources
 from wxcli.bot.db import BotLoader, CompiledBot
 from wxcli.bot.engine import converse
-from wxcli.cli._common import console, err_console, handle_errors, print_json, project_here
+from wxcli.cli._common import console, err_console, handle_errors, print_json, print_records, project_here
 from wxcli.errors import ContentError, WxError
 from wxcli.project import Project
 from wxcli.state import StateStore
@@ -216,9 +215,8 @@ def flow_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON"))
     if as_json:
         print_json(rows)
     else:
-        table = Table("id", "标题", "触发词", "节点", "文件")
-        for row in rows:
-            table.add_row(row["id"], row["title"], "、".join(row["triggers"]), str(row["nodes"]), row["path"])
-        console.print(table)
+        print_records(["id", "文件", "节点", "标题", "触发词"],
+                      [[r["id"], r["path"], str(r["nodes"]), r["title"], "、".join(r["triggers"])] for r in rows],
+                      whole=(0, 1, 2))
     if errors:
         raise ContentError(errors)

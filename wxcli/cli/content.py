@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from wxcli import cms, dates, trash
 from wxcli.catalog import Catalog, Query
 from wxcli.cli._common import (
-    confirm, console, err_console, handle_errors, is_interactive, option_date, print_json, project_here,
+    ask_yes_no, confirm, console, err_console, handle_errors, is_interactive, option_date, print_json, print_records,
+    project_here,
 )
 from wxcli.content import load_columns, read_article
 from wxcli.errors import WxError
@@ -89,7 +89,7 @@ def edit_until_valid(project, path: Path, check=None, save=None) -> bool:
             return True
         for problem in problems:
             err_console.print(str(problem), markup=False)
-        if not (is_interactive() and typer.confirm("文件有错误，重新编辑？", default=True)):
+        if not (is_interactive() and ask_yes_no("文件有错误，重新编辑？", default=True)):
             err_console.print(f"未保存到 {project.relative(path)}；你的修改保留在 {draft}")
             raise typer.Exit(1)
 
@@ -135,6 +135,8 @@ def article_list(
 ) -> None:
     """列出与搜索文章：标题模糊搜索、发布时间范围、栏目、标签。"""
     project = project_here()
+    if column:
+        cms.require_column(project, column)
     query = Query(
         title=title, column=column, tag=tag, drafts=drafts,
         since=option_date(project, since), until=option_date(project, until, end_of_day=True),
@@ -148,13 +150,14 @@ def article_list(
     if not found:
         console.print("没有符合条件的文章。")
         return
-    table = Table("发布时间", "栏目", "标题", "slug", "状态", header_style="bold")
     tz = project.timezone
-    for entry in found:
-        state = "草稿" if entry.draft else ("置顶" if entry.pinned else "")
-        table.add_row(dates.shown(entry.date, tz), entry.column, entry.title, entry.slug, state)
-    console.print(table)
-    console.print(f"共 {len(found)} 篇")
+    rows = [
+        [dates.shown(entry.date, tz), entry.column, entry.slug, entry.title,
+         "草稿" if entry.draft else ("置顶" if entry.pinned else "")]
+        for entry in found
+    ]
+    print_records(["发布时间", "栏目", "slug", "标题", "状态"], rows, whole=(0, 1, 2))
+    err_console.print(f"共 {len(found)} 篇")
 
 
 @article_app.command("show")
@@ -259,8 +262,11 @@ def article_delete(refs: list[str] = typer.Argument(..., help="一篇或多篇�
         console.print("已取消。")
         raise typer.Exit(1)
     for path, kept in zip(paths, cms.delete_files(project, paths, titles)):
-        where = f"（未提交的改动已放入回收站：wx article restore {kept.id}）" if kept else "（可用 git 恢复）"
-        console.print(f"已删除 {project.relative(path)} {where}")
+        if kept:
+            console.print(f"已删除 {project.relative(path)}（未提交的改动已放入回收站），恢复用：", soft_wrap=True)
+            console.print(f"  wx article restore {kept.id}", markup=False, soft_wrap=True, highlight=False)
+        else:
+            console.print(f"已删除 {project.relative(path)}（可用 git 恢复）", soft_wrap=True)
 
 
 @article_app.command("restore")
@@ -273,10 +279,8 @@ def article_restore(ref: Optional[str] = typer.Argument(None, help="回收站条
         if not entries:
             console.print("回收站是空的。")
             return
-        table = Table("条目", "原位置", "标题", "删除时间", header_style="bold")
-        for item in entries:
-            table.add_row(item.id, item.original, item.title, dates.shown(item.deleted_at, project.timezone))
-        console.print(table)
+        rows = [[item.id, item.original, dates.shown(item.deleted_at, project.timezone), item.title] for item in entries]
+        print_records(["条目", "原位置", "删除时间", "标题"], rows, whole=(0, 1, 2))
         return
     target = trash.restore(project, trash.find(project, ref))
     console.print(f"已恢复 {project.relative(target)}")
@@ -309,10 +313,8 @@ def column_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON"
     if as_json:
         print_json(rows)
         return
-    table = Table("排序", "slug", "栏目", "文章数", header_style="bold")
-    for row in rows:
-        table.add_row(str(row["order"]), row["slug"], row["title"], str(row["articles"]))
-    console.print(table)
+    print_records(["排序", "slug", "文章数", "栏目"],
+                  [[str(r["order"]), r["slug"], str(r["articles"]), r["title"]] for r in rows], whole=(0, 1, 2))
 
 
 @column_app.command("edit")
