@@ -252,3 +252,90 @@ def test_unknown_columns_and_slugs_suggest_the_closest(site):
     assert article.exit_code == 1 and "您是不是想找 lilv-tiaozheng？" in article.output
     new = wx("article", "new", "标题", "-c", "nwes")
     assert "您是不是想找 news？" in new.output
+
+
+# ---------------------------------------------------------------- 14.3 + 10.11 redirects and links
+
+
+def _link_everything(site):
+    """Articles that link to chunjie-yingye (news) in every style, and one it links from inside news."""
+    (site / "content/card/lianjie.md").write_text(
+        "---\ntitle: 链接汇总\ndate: 2026-01-02 10:00\n---\n"
+        "见[春节](../news/chunjie-yingye.md)和[站内地址](/news/chunjie-yingye/#yingye)。\n\n"
+        "[参考]: ../news/chunjie-yingye.md\n", encoding="utf-8")
+    path = site / "content/news/chunjie-yingye.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\n另见[利率公告](lilv-tiaozheng.md)和[还款](../card/huankuan-fangshi.md)。\n",
+                    encoding="utf-8")
+
+
+def _site_warnings(site):
+    from wxcli.review.check import check_project
+
+    return [str(p) for p in check_project(load_project(site, environ={})) if "链接" in p.message]
+
+
+def test_moving_an_article_rewrites_links_and_leaves_a_redirect(site):
+    from wxcli.site import build_site
+
+    _link_everything(site)
+    assert _site_warnings(site) == []
+    assert wx("article", "set", "chunjie-yingye", "--column", "card").exit_code == 0
+    moved = (site / "content/card/chunjie-yingye.md").read_text(encoding="utf-8")
+    assert "aliases: [/news/chunjie-yingye/]" in moved
+    assert "[利率公告](../news/lilv-tiaozheng.md)" in moved and "[还款](../card/huankuan-fangshi.md)" in moved
+    linking = (site / "content/card/lianjie.md").read_text(encoding="utf-8")
+    assert "[春节](../card/chunjie-yingye.md)" in linking and "(/card/chunjie-yingye/#yingye)" in linking
+    assert "[参考]: ../card/chunjie-yingye.md" in linking
+    assert _site_warnings(site) == []
+    build_site(load_project(site, environ={}), workers=1)
+    redirect = (site / "build/site/news/chunjie-yingye/index.html").read_text(encoding="utf-8")
+    assert '<meta http-equiv="refresh" content="0; url=/card/chunjie-yingye/">' in redirect
+    assert '<link rel="canonical" href="https://wx.example.com/card/chunjie-yingye/">' in redirect
+    assert (site / "build/site/card/chunjie-yingye/index.html").exists()
+    sitemap = (site / "build/site/sitemap.xml").read_text(encoding="utf-8")
+    assert "/news/chunjie-yingye/" not in sitemap
+    assert wx("article", "set", "chunjie-yingye", "--column", "news").exit_code == 0  # and back again
+    back = (site / "content/news/chunjie-yingye.md").read_text(encoding="utf-8")
+    assert "aliases: [/card/chunjie-yingye/]" in back
+    build_site(load_project(site, environ={}), workers=1)
+    assert "refresh" not in (site / "build/site/news/chunjie-yingye/index.html").read_text(encoding="utf-8")
+    assert "url=/news/chunjie-yingye/" in (site / "build/site/card/chunjie-yingye/index.html").read_text(encoding="utf-8")
+
+
+def test_renaming_a_column_redirects_its_pages(site):
+    from wxcli.site import build_site
+
+    _link_everything(site)
+    assert wx("column", "rename", "card", "xinyongka").exit_code == 0
+    assert "aliases: [/card/huankuan-fangshi/]" in (site / "content/xinyongka/huankuan-fangshi.md").read_text(encoding="utf-8")
+    assert "aliases: [/card/]" in (site / "content/xinyongka/_column.md").read_text(encoding="utf-8")
+    assert "(../xinyongka/huankuan-fangshi.md)" in (site / "content/news/chunjie-yingye.md").read_text(encoding="utf-8")
+    assert _site_warnings(site) == []
+    build_site(load_project(site, environ={}), workers=1)
+    assert "url=/xinyongka/" in (site / "build/site/card/index.html").read_text(encoding="utf-8")
+    assert "url=/xinyongka/huankuan-fangshi/" in (site / "build/site/card/huankuan-fangshi/index.html").read_text(encoding="utf-8")
+
+
+def test_deleting_a_column_with_move_to_leaves_no_broken_links(site):
+    from wxcli.site import build_site
+
+    _link_everything(site)
+    assert wx("column", "delete", "news", "--move-to", "card", "--yes").exit_code == 0
+    assert _site_warnings(site) == []
+    assert "aliases: [/news/]" in (site / "content/card/_column.md").read_text(encoding="utf-8")
+    build_site(load_project(site, environ={}), workers=1)
+    assert "url=/card/" in (site / "build/site/news/index.html").read_text(encoding="utf-8")
+    assert "url=/card/lilv-tiaozheng/" in (site / "build/site/news/lilv-tiaozheng/index.html").read_text(encoding="utf-8")
+
+
+def test_site_path_links_are_checked(site):
+    path = site / "content/news/chunjie-yingye.md"
+    path.write_text(path.read_text(encoding="utf-8")
+                    + "\n[坏链接](/card/no-such-page/) [好链接](/card/huankuan-fangshi/) [栏目](/card/) [搜索](/search/)"
+                    "\n[没有的栏目](/loans/) [图片](/media/none.png)\n", encoding="utf-8")
+    assert _site_warnings(site) == [
+        "content/news/chunjie-yingye.md:8: 链接的文章不存在：/card/no-such-page/",
+        "content/news/chunjie-yingye.md:9: 链接的页面不存在：/loans/",
+        "content/news/chunjie-yingye.md:9: 链接的页面不存在：/media/none.png",
+    ]
+    assert wx("check", "--strict").exit_code == 1

@@ -6,12 +6,11 @@ CLI stays a thin layer and tests call these directly.
 
 from __future__ import annotations
 
-import re
 import shutil
 from datetime import datetime
 from pathlib import Path
 
-from wxcli import content, frontmatter, trash
+from wxcli import content, frontmatter, relink, trash
 from wxcli.content import COLUMN_FILE, Article, Column, article_paths, load_columns
 from wxcli.errors import ContentError, WxError
 from wxcli.fsutil import atomic_write_text
@@ -84,12 +83,19 @@ def set_fields(project: Project, path: Path, updates: dict, remove: tuple[str, .
     return content.update_article_file(path, project, updates, remove)
 
 
-def move_article(project: Project, path: Path, column: str) -> Path:
+def move_article(project: Project, path: Path, column: str, *, fix_links: bool = True) -> Path:
+    """Move an article to another column; its old URL becomes an alias and links follow it."""
     require_column(project, column)
     target = project.content_dir / column / path.name
     if target.exists():
         raise WxError(f"{project.relative(target)} 已存在")
+    before = path.parent.name
     shutil.move(str(path), target)
+    if before != column:
+        relink.add_alias(target, f"/{before}/{path.stem}/", f"/{column}/{path.stem}/")
+        if fix_links:
+            relink.relink_project(project, relink.Moves(files={f"{before}/{path.name}": f"{column}/{path.name}"}),
+                                  {target: before})
     return target
 
 
@@ -154,17 +160,13 @@ def rename_column(project: Project, old: str, new: str, title: str | None = None
     if title:
         path = target / COLUMN_FILE
         atomic_write_text(path, frontmatter.set_fields(path.read_text(encoding="utf-8"), {"title": title}))
-    _rewrite_column_links(project, old, new)
+    moved = column_articles(project, new)
+    for path in moved:
+        relink.add_alias(path, f"/{old}/{path.stem}/", f"/{new}/{path.stem}/")
+    relink.add_alias(target / COLUMN_FILE, f"/{old}/", f"/{new}/")
+    relink.relink_project(project, relink.Moves(folders={old: new}),
+                          {path: old for path in [*moved, target / COLUMN_FILE]})
     return target
-
-
-def _rewrite_column_links(project: Project, old: str, new: str) -> None:
-    pattern = re.compile(rf"(\]\((?:\.\./|/)){re.escape(old)}/")
-    for path in article_paths(project):
-        text = path.read_text(encoding="utf-8")
-        updated = pattern.sub(rf"\g<1>{new}/", text)
-        if updated != text:
-            atomic_write_text(path, updated)
 
 
 def column_articles(project: Project, slug: str) -> list[Path]:
@@ -181,7 +183,11 @@ def delete_column(project: Project, slug: str, move_to: str | None = None) -> li
         if move_to == slug:
             raise WxError("--move-to 不能是要删除的栏目本身")
         require_column(project, move_to)
-    moved = [move_article(project, path, move_to) for path in articles]
+    moved = [move_article(project, path, move_to, fix_links=False) for path in articles]
+    if moved:
+        relink.relink_project(project, relink.Moves(files={f"{slug}/{p.name}": f"{move_to}/{p.name}" for p in moved}),
+                              {path: slug for path in moved})
+        relink.add_alias(project.content_dir / move_to / COLUMN_FILE, f"/{slug}/", f"/{move_to}/")
     folder = project.content_dir / slug
     column_file = folder / COLUMN_FILE
     trash.remove(project, column_file, f"栏目 {slug}")

@@ -35,6 +35,7 @@ class Column:
     cover: str | None = None
     description: str = ""
     path: Path | None = None
+    aliases: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     key_lines: dict[str, int] = field(default_factory=dict)
 
@@ -55,6 +56,7 @@ class Article:
     draft: bool = False
     pinned: bool = False
     keywords: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # old URLs that redirect here (/card/old-slug/)
     meta: dict = field(default_factory=dict)
     key_lines: dict[str, int] = field(default_factory=dict)
     body_line: int = 1
@@ -76,6 +78,7 @@ class Article:
             "draft": self.draft,
             "pinned": self.pinned,
             "keywords": self.keywords,
+            "aliases": self.aliases,
             "path": self.path.as_posix(),
             "url": self.url_path,
         }
@@ -148,6 +151,28 @@ def _string_list(value, key: str, line: int, problems: list[Problem], path: str)
     return []
 
 
+def alias_path(value: str) -> str | None:
+    """``/card/old-slug/`` from an alias as written (``card/old-slug``), or None if it is no site path."""
+    text = str(value).strip()
+    if not text or "://" in text or text.startswith("//") or any(mark in text for mark in "?#\\"):
+        return None
+    parts = [part for part in text.strip("/").split("/") if part]
+    if not parts or any(part in (".", "..") for part in parts):
+        return None
+    return "/" + "/".join(parts) + "/"
+
+
+def _aliases(value, line: int, problems: list[Problem], path: str) -> list[str]:
+    found = []
+    for written in _string_list(value, "aliases", line, problems, path):
+        alias = alias_path(written)
+        if alias is None:
+            problems.append(Problem(path, line, f"aliases 里的 {written!r} 不是站内地址，应写成 /栏目/旧slug/"))
+        elif alias not in found:
+            found.append(alias)
+    return found
+
+
 def _bool(value, key: str, line: int, problems: list[Problem], path: str) -> bool:
     if value is None:
         return False
@@ -192,6 +217,7 @@ def article_from_text(text: str, path: Path, project: Project) -> tuple[Article 
             problems.append(Problem(shown, line(key), f"{key} 应是一段文字"))
     tags = _string_list(meta.get("tags"), "tags", line("tags"), problems, shown)
     keywords = _string_list(meta.get("keywords"), "keywords", line("keywords"), problems, shown)
+    aliases = _aliases(meta.get("aliases"), line("aliases"), problems, shown)
     draft = _bool(meta.get("draft"), "draft", line("draft"), problems, shown)
     pinned = _bool(meta.get("pinned"), "pinned", line("pinned"), problems, shown)
     if problems:
@@ -213,6 +239,7 @@ def article_from_text(text: str, path: Path, project: Project) -> tuple[Article 
         draft=draft,
         pinned=pinned,
         keywords=keywords,
+        aliases=aliases,
         meta=meta,
         key_lines=doc.key_lines,
         body_line=doc.body_line,
@@ -267,6 +294,7 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
     slug = path.parent.name
     if not is_valid_slug(slug):
         problems.append(Problem(shown, 1, f"栏目目录名 {slug!r} 不是合法的 slug（只用小写字母、数字和连字符）"))
+    aliases = _aliases(meta.get("aliases"), doc.line_of("aliases"), problems, shown)
     if problems:
         return None, problems
     return Column(
@@ -276,6 +304,7 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
         cover=str(meta["cover"]) if meta.get("cover") else None,
         description=doc.body.strip(),
         path=path,
+        aliases=aliases,
         meta=meta,
         key_lines=doc.key_lines,
     ), []

@@ -158,15 +158,51 @@ def _is_url(value: str) -> bool:
     return "://" in value or value.startswith("//")
 
 
+_SITE_OWN = ("search", "tags", "static", "feed.xml", "sitemap.xml", "robots.txt", "404.html", "search.json")
+
+
+def site_link_target(path: str, columns, media: set[str], aliases: set[str]) -> str | None:
+    """What a site-path link (``/card/x/``) must find: ``card/x.md`` for an article page;
+    "" when it names a page that exists anyway (a column, a list page, the site's own); None if nothing is there."""
+    parts = [part for part in path.split("/") if part]
+    if parts and parts[-1] == "index.html":
+        parts.pop()
+    if not parts or parts[0] in _SITE_OWN:
+        return ""
+    if parts[0] == "media":
+        return "" if "/".join(parts) in media else None
+    if "/" + "/".join(parts) + "/" in aliases:
+        return ""
+    if parts[0] not in columns:
+        return None
+    rest = parts[1:]
+    if not rest or rest == ["feed.xml"] or (len(rest) == 2 and rest[0] == "page" and rest[1].isdigit()):
+        return ""
+    return f"{parts[0]}/{rest[0]}.md" if len(rest) == 1 else None
+
+
 def link_warnings(entries: list[Entry], columns, media: set[str], drafts: bool) -> list[Problem]:
-    """Links to missing articles, columns, images and files, named ``path:line``."""
+    """Links to missing articles, columns, images and files, named ``path:line``.
+
+    Site paths (``/card/x/``) are checked as well as relative ``.md`` links.
+    """
     by_source = {e.source: e for e in entries}
+    aliases = {alias for e in entries for alias in e.aliases}
+    aliases.update(alias for column in columns.values() for alias in getattr(column, "aliases", ()))
     warnings = []
     for entry in entries:
         if entry.draft and not drafts:
             continue
         for ref in entry.refs:
             line = entry.body_line + ref.line
+            if ref.kind == "site":
+                target = site_link_target(ref.target, columns, media, aliases)
+                if target is None:
+                    warnings.append(Problem(entry.source, line, f"链接的页面不存在：{ref.written}", "warning"))
+                    continue
+                if not target:
+                    continue
+                ref = ref._replace(kind="article", target=target)
             if ref.kind == "article":
                 target = by_source.get(f"content/{ref.target}")
                 if target is None:
@@ -220,6 +256,7 @@ def _columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache,
                 description_html=cached[key].html,
                 source=source,
                 md_key=key,
+                aliases=tuple(column.aliases),
             )
         )
     cache.put_many(rendered)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-RENDERER_VERSION = "wxcli-md-4"
+RENDERER_VERSION = "wxcli-md-5"
 TOC_MARKER = "[toc]"
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -36,8 +36,8 @@ _SPACES = re.compile(r"\s+")
 class Ref(NamedTuple):
     """A link or image in a body that points into content/: checked on every build."""
 
-    kind: str  # "article" | "column" | "media" | "file" (anything else under content/)
-    target: str  # path relative to content/, e.g. "card/slug.md" or "media/2026/x.png"
+    kind: str  # "article" | "column" | "media" | "file" (anything else under content/) | "site" (a /path/ link)
+    target: str  # path relative to content/, e.g. "card/slug.md" or "media/2026/x.png"; for "site", the URL path
     line: int  # 0-based line within the body
     written: str  # the link as the editor wrote it, for messages
 
@@ -84,6 +84,10 @@ def _split_fragment(href: str) -> tuple[str, str]:
 def rewrite_link(href: str, folder: str, prefix: str) -> tuple[str, Ref | None]:
     """The site URL for a link in a body, and what it refers to (line filled in later)."""
     path, tail = _split_fragment(href)
+    if path.startswith("/") and not path.startswith("//"):
+        # A site path (/card/x/): checked against the site's pages, and given the base_url's path.
+        site_path = path[len(prefix):] if prefix and (path + "/").startswith(prefix + "/") else path
+        return prefix + site_path + tail, Ref("site", unquote(site_path), 0, href)
     target = content_target(path, folder)
     if target is None or target.startswith("../") or target == "..":
         return href, None

@@ -66,6 +66,7 @@ class ColumnInfo:
     description_html: str
     source: str
     md_key: str = ""
+    aliases: tuple[str, ...] = ()  # old URL paths of the column (after a rename) that redirect here
 
 
 def tag_folder(tag: str) -> str:

@@ -33,7 +33,7 @@ from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Row, encode
 PARALLEL_FILES = 200  # fewer changed files than this are parsed in-process
 RACY_FINE_NS = 50_000_000
 RACY_COARSE_NS = 2_000_000_000
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 Sig = tuple[int, int, int]
 
@@ -68,6 +68,7 @@ class Entry(NamedTuple):
     draft: bool
     pinned: bool
     url: str
+    aliases: tuple[str, ...]  # old URL paths (without the site prefix) that redirect to ``url``
     body_line: int
     cover_line: int
     md_key: str
@@ -83,7 +84,7 @@ def make_entry(*, refs=(), **fields) -> Entry:
     date = fields["date"]
     card = digest_of(
         fields["title"], fields["url"], date.isoformat(), fields["summary"], fields["cover_url"], fields["pinned"],
-        fields["draft"], fields["column"],
+        fields["draft"], fields["column"], "\x1e".join(fields["aliases"]),
     )
     digest = digest_of(card, fields["author"], "\x1e".join(fields["tags"]), fields["md_key"])
     return Entry(
@@ -116,6 +117,7 @@ def entry_from_article(article: Article, source: str, rendered_key: str, refs, p
         draft=article.draft,
         pinned=article.pinned,
         url=f"{prefix}/{article.column}/{article.slug}/",
+        aliases=tuple(article.aliases),
         body_line=article.body_line,
         cover_line=article.key_lines.get("cover", 1),
         md_key=rendered_key,
