@@ -339,3 +339,94 @@ def test_site_path_links_are_checked(site):
         "content/news/chunjie-yingye.md:9: 链接的页面不存在：/media/none.png",
     ]
     assert wx("check", "--strict").exit_code == 1
+
+
+# ---------------------------------------------------------------- 14.2 scheduled publishing
+
+
+def _scheduled(site, when: str):
+    (site / "content/news/dingshi.md").write_text(
+        f"---\ntitle: 定时发布的公告\ndate: {when}\n---\n到时才发布。\n", encoding="utf-8")
+
+
+def test_future_articles_wait_for_their_time(site):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from wxcli.site import build_site
+
+    _scheduled(site, "2030-01-01 09:00")
+    due = datetime(2030, 1, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    project = load_project(site, environ={})
+    before = build_site(project, workers=1, now=due - 3600)
+    assert (before.scheduled, before.next_due) == (1, due)
+    assert not (site / "build/site/news/dingshi").exists()
+    assert "定时发布的公告" not in (site / "build/site/index.html").read_text(encoding="utf-8")
+    assert "dingshi" not in (site / "build/site/search.json").read_text(encoding="utf-8")
+    # A body edit elsewhere would be a partial build; once the time has come it must be a full one.
+    path = site / "content/news/chunjie-yingye.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\n补充一句。\n", encoding="utf-8")
+    after = build_site(project, workers=1, now=due + 1)
+    assert after.scheduled == 0 and (site / "build/site/news/dingshi/index.html").exists()
+    assert "定时发布的公告" in (site / "build/site/index.html").read_text(encoding="utf-8")
+
+
+def test_unchanged_site_is_rebuilt_when_an_article_falls_due(site):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from wxcli.site import build_site
+
+    _scheduled(site, "2030-01-01 09:00")
+    due = datetime(2030, 1, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    project = load_project(site, environ={})
+    build_site(project, workers=1, now=due - 10)
+    import os
+    import time as clock
+
+    old = clock.time() - 60  # the files are old enough for the no-change shortcut to trust them
+    for folder, _dirs, files in os.walk(site / "content"):
+        for name in files:
+            os.utime(os.path.join(folder, name), (old, old))
+    build_site(project, workers=1, now=due - 5)
+    assert build_site(project, workers=1, now=due - 1).written == 0
+    assert build_site(project, workers=1, now=due + 1).written > 0
+    assert (site / "build/site/news/dingshi/index.html").exists()
+
+
+def test_wx_build_reports_scheduled_articles_and_future_previews_them(site):
+    _scheduled(site, "2099-06-01 09:30")
+    result = wx("build")
+    assert result.exit_code == 0, result.output
+    assert "1 篇定时发布，最早 2099-06-01 09:30" in result.output
+    assert not (site / "build/site/news/dingshi").exists()
+    assert wx("build", "--future").exit_code == 0
+    assert (site / "build/site/news/dingshi/index.html").exists()
+
+
+def test_serve_publishes_when_the_time_comes(site):
+    import threading
+    import time as clock
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from wxcli.site import build_site
+    from wxcli.site.schedule import publish_when_due
+
+    when = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(seconds=2)
+    _scheduled(site, when.strftime("%Y-%m-%d %H:%M:%S"))
+    project = load_project(site, environ={})
+    assert build_site(project, workers=1).scheduled == 1
+    stop, logs = threading.Event(), []
+
+    def rebuild() -> str:
+        return f"built {build_site(project, workers=1).articles}"
+
+    worker = threading.Thread(target=publish_when_due, args=(project, rebuild, stop, logs.append, 0.2), daemon=True)
+    worker.start()
+    deadline = clock.time() + 15
+    while clock.time() < deadline and not (site / "build/site/news/dingshi/index.html").exists():
+        clock.sleep(0.1)
+    stop.set()
+    worker.join(timeout=5)
+    assert (site / "build/site/news/dingshi/index.html").exists() and logs
