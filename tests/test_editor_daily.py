@@ -430,3 +430,60 @@ def test_serve_publishes_when_the_time_comes(site):
     stop.set()
     worker.join(timeout=5)
     assert (site / "build/site/news/dingshi/index.html").exists() and logs
+
+
+# ---------------------------------------------------------------- 14.7 pages a bank can publish
+
+
+def test_summaries_skip_tables_code_and_headings():
+    from wxcli.content import summarize
+
+    body = ("## 一、年费标准\n\n| 卡种 | 年费 |\n|---|---|\n| 白金卡 | 3600元 |\n\n```\nwx build\n```\n\n"
+            "年费\n----\n\n[TOC]\n\n白金卡刷卡满12次可减免次年年费。\n")
+    assert summarize(body) == "白金卡刷卡满12次可减免次年年费。"
+    assert summarize("卡种 | 年费\n---|---\n白金卡 | 3600\n\n正文开始。") == "正文开始。"
+
+
+def test_toc_numbers_h2_only_nests_h3_and_keeps_own_numbers():
+    from wxcli.site.markdown import MarkdownRenderer, is_numbered, toc_list
+
+    rendered = MarkdownRenderer().render("## 一、申请条件\n\n### 年龄\n\n### 收入\n\n## 办理渠道\n\n### 网点\n", "card")
+    html = toc_list(rendered.toc)
+    assert html.startswith('<ol><li class="toc-h2 is-numbered"><a href="#一申请条件">一、申请条件</a><ul>')
+    assert '<li class="toc-h2"><a href="#办理渠道">办理渠道</a><ul><li class="toc-h3">' in html
+    assert html.count("<ol>") == 1 and html.count("<ul>") == 2
+    for text in ("一、申请条件", "（二）材料", "第三条 费用", "1. 办理", "2、还款"):
+        assert is_numbered(text), text
+    assert not is_numbered("一站式服务") and not is_numbered("2026年利率")
+    inline = MarkdownRenderer().render("[TOC]\n\n## 一、甲\n\n### 乙\n", "card").html
+    assert '<nav class="toc toc-inline" aria-label="目录"><ol><li class="toc-h2 is-numbered">' in inline
+
+
+def test_covers_accept_body_style_media_paths(site):
+    from wxcli.bot.compiler import read_sources
+    from wxcli.site import build_site
+
+    (site / "content/media").mkdir()
+    (site / "content/media/fengmian.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    path = site / "content/card/huankuan-fangshi.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("tags:", "cover: ../media/fengmian.png\ntags:"),
+                    encoding="utf-8")
+    project = load_project(site, environ={})
+    assert not [p for p in build_site(project, workers=1).warnings if "封面" in p.message]
+    page = (site / "build/site/card/huankuan-fangshi/index.html").read_text(encoding="utf-8")
+    assert 'src="/media/fengmian.png"' in page and "https://wx.example.com/media/fengmian.png" in page
+    _sources, ctx = read_sources(project)
+    assert ctx.card(ctx.articles["huankuan-fangshi"])["picurl"] == "https://wx.example.com/media/fengmian.png"
+
+
+def test_footer_slots_come_from_wx_toml(site):
+    from wxcli.site import build_site
+
+    toml = site / "wx.toml"
+    toml.write_text(toml.read_text(encoding="utf-8")
+                    + 'icp = "示ICP备00000000号-1"\nhotline = "400-000-0000"\nrisk_notice = "理财非存款，产品有风险。"\n',
+                    encoding="utf-8")
+    build_site(load_project(site, environ={}), workers=1)
+    for page in ("index.html", "news/lilv-tiaozheng/index.html", "search/index.html", "404.html"):
+        html = (site / "build/site" / page).read_text(encoding="utf-8")
+        assert "示ICP备00000000号-1" in html and "理财非存款，产品有风险。" in html and 'href="tel:4000000000"' in html

@@ -97,6 +97,15 @@ class Content:
 # ---------------------------------------------------------------- text
 
 
+_NOT_TEXT = [
+    re.compile(r"^\s{0,3}(`{3,}|~{3,}).*?^\s{0,3}\1[`~]*\s*$", re.S | re.M),  # fenced code
+    re.compile(r"^(?:\s*\|.*\|\s*\n?)+", re.M),  # a table (rows between pipes)
+    re.compile(r"^[^\n|]*\|[^\n]*\n\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*\n(?:[^\n]*\|[^\n]*\n?)*", re.M),
+    re.compile(r"^.+\n {0,3}(?:=+|-+) *$", re.M),  # setext headings
+    re.compile(r"^ {0,3}\[toc\] *$", re.M | re.I),
+]
+"""Blocks a summary or share description must skip altogether: code, tables, headings, [TOC]."""
+
 _MARKDOWN_NOISE = [
     (re.compile(r"```.*?```", re.S), " "),
     (re.compile(r"!\[[^\]]*\]\([^)]*\)"), " "),
@@ -113,7 +122,9 @@ _SENTENCE_END = "。！？；!?;"
 
 
 def plain_text(markdown: str) -> str:
-    text = markdown
+    text = "\n" + markdown.replace("\r\n", "\n") + "\n"
+    for pattern in _NOT_TEXT:
+        text = pattern.sub("\n", text)
     for pattern, replacement in _MARKDOWN_NOISE:
         text = pattern.sub(replacement, text)
     return re.sub(r"\s+", " ", text).strip()
@@ -149,6 +160,18 @@ def _string_list(value, key: str, line: int, problems: list[Problem], path: str)
         return [str(v) for v in value]
     problems.append(Problem(path, line, f"{key} 应是字符串列表，例如 [房贷, 利率]"))
     return []
+
+
+def cover_path(value) -> str | None:
+    """A ``cover:`` as the site uses it: ``media/x.png`` also when written like a body link
+    (``../media/x.png``, ``./media/x.png``, ``/media/x.png``); URLs stay as they are."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if "://" in text or text.startswith("//"):
+        return text
+    stripped = re.sub(r"^(?:\.\.?/)+|^/+", "", text)
+    return stripped if stripped.startswith(f"{MEDIA_FOLDER}/") else text
 
 
 def alias_path(value: str) -> str | None:
@@ -233,7 +256,7 @@ def article_from_text(text: str, path: Path, project: Project) -> tuple[Article 
         body=doc.body,
         summary=str(meta["summary"]).strip() if summary_given else summarize(doc.body, project.summary_length),
         summary_given=summary_given,
-        cover=str(meta["cover"]) if meta.get("cover") else None,
+        cover=cover_path(meta.get("cover")),
         tags=tags,
         author=str(meta.get("author") or ""),
         draft=draft,
@@ -301,7 +324,7 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
         slug=slug,
         title=str(meta["title"]).strip(),
         order=order,
-        cover=str(meta["cover"]) if meta.get("cover") else None,
+        cover=cover_path(meta.get("cover")),
         description=doc.body.strip(),
         path=path,
         aliases=aliases,

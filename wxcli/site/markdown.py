@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
-RENDERER_VERSION = "wxcli-md-5"
+RENDERER_VERSION = "wxcli-md-6"
 TOC_MARKER = "[toc]"
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -126,6 +126,48 @@ def _find_line(lines: list[str], span: list[int] | None, needle: str) -> int:
     return start
 
 
+_NUMBERED = re.compile(
+    r"^\s*(?:[一二三四五六七八九十百零〇]+\s*[、.．]|[（(][一二三四五六七八九十百\d]+[）)]"
+    r"|第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|\d+(?:\.\d+)*\s*[、.．\s]|[①-⑳])"
+)
+
+
+def is_numbered(text: str) -> bool:
+    """Whether a heading carries its own number (``一、``, ``（二）``, ``第三条``, ``1.``)."""
+    return bool(_NUMBERED.match(text))
+
+
+def toc_list(toc) -> str:
+    """The table of contents as HTML: h2 headings numbered, h3 nested beneath their h2.
+
+    A heading that already starts with a number (``一、申请条件``) is not numbered
+    again: its item gets ``is-numbered``, which the theme shows without a counter.
+    """
+    groups: list[tuple[tuple | None, list]] = []
+    for level, text, anchor in toc:
+        if level == 2 or not groups:
+            groups.append(((level, text, anchor) if level == 2 else None, []))
+        if level == 3:
+            groups[-1][1].append((text, anchor))
+
+    def link(text: str, anchor: str) -> str:
+        return f'<a href="#{html_escape(anchor)}">{html_escape(text)}</a>'
+
+    items = []
+    for head, children in groups:
+        inner = ""
+        if children:
+            subs = "".join(f'<li class="toc-h3">{link(text, anchor)}</li>' for text, anchor in children)
+            inner = f"<ul>{subs}</ul>"
+        if head is None:
+            items.append(f'<li class="toc-orphan">{inner}</li>')
+            continue
+        _level, text, anchor = head
+        numbered = " is-numbered" if is_numbered(text) else ""
+        items.append(f'<li class="toc-h2{numbered}">{link(text, anchor)}{inner}</li>')
+    return f"<ol>{''.join(items)}</ol>"
+
+
 class _NoLog:
     """Stands in for markdown-it's block-rule loggers (see :func:`_silence_block_rule_logging`)."""
 
@@ -210,12 +252,8 @@ class MarkdownRenderer:
         """``[TOC]`` on a line of its own (as in Python-Markdown) becomes the list of headings."""
         from markdown_it.token import Token
 
-        items = "".join(
-            f'<li class="toc-h{level}"><a href="#{html_escape(anchor)}">{html_escape(text)}</a></li>'
-            for level, text, anchor in toc
-        )
         token = Token("html_block", "", 0, map=span)
-        token.content = f'<nav class="toc toc-inline" aria-label="目录"><ol>{items}</ol></nav>\n'
+        token.content = f'<nav class="toc toc-inline" aria-label="目录">{toc_list(toc)}</nav>\n'
         return token
 
     @staticmethod

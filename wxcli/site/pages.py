@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 from markupsafe import Markup
 
+from .markdown import toc_list
 from .model import RESERVED_TOP, Model, page_path, page_url, paginate
 from .sources import Entry, Sig, digest_of
 
@@ -240,6 +241,7 @@ class PageRenderer:
             column=column,
             content=Markup(rendered.html),
             toc=() if rendered.toc_placed else rendered.toc,
+            toc_html=Markup(toc_list(rendered.toc)) if rendered.toc and not rendered.toc_placed else "",
             previous=earlier,
             next=later,
             related=self.model.related.get(entry.slug, []),
