@@ -487,3 +487,76 @@ def test_footer_slots_come_from_wx_toml(site):
     for page in ("index.html", "news/lilv-tiaozheng/index.html", "search/index.html", "404.html"):
         html = (site / "build/site" / page).read_text(encoding="utf-8")
         assert "示ICP备00000000号-1" in html and "理财非存款，产品有风险。" in html and 'href="tel:4000000000"' in html
+
+
+# ---------------------------------------------------------------- 14.8 the sample is exemplary
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sample") / "bank"
+    assert runner.invoke(app, ["init", str(root), "--no-git"]).exit_code == 0
+    return root
+
+
+def test_sample_passes_its_own_strict_check(sample):
+    from wxcli.review.check import check_project
+
+    assert [str(p) for p in check_project(load_project(sample, environ={}), strict=True)] == []
+
+
+def test_sample_covers_are_the_drawn_chinese_ones(sample):
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from sample_covers import COVERS
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    from wxcli.content import load_content
+
+    content = load_content(load_project(sample, environ={}))
+    covers = {a.cover for a in content.articles if a.cover} | {c.cover for c in content.columns.values() if c.cover}
+    assert covers and {c.removeprefix("media/") for c in covers} <= set(COVERS)
+    for title, subtitle, *_ in COVERS.values():
+        assert all("\u4e00" <= ch <= "\u9fff" for ch in title), title
+        assert sum("\u4e00" <= ch <= "\u9fff" for ch in subtitle) >= 5, subtitle
+    for name in COVERS:
+        assert (sample / "content/media" / name).stat().st_size > 2000
+
+
+def test_platinum_card_figures_are_one_truth(sample, monkeypatch):
+    import re
+
+    monkeypatch.chdir(sample)
+    assert wx("build").exit_code == 0
+    fee = wx("ask", "白金卡一年多少费用", "--user", "fee-check").output
+    assert "白金卡：年费1200元，年消费满12万元或用积分抵扣" in fee
+    wx("ask", "办信用卡", "--user", "limit-check")
+    flow = wx("ask", "1", "--user", "limit-check").output
+    assert "最高10万元" in flow and "年费：1200元，年消费满12万元或用积分抵扣" in flow
+    table_rows = [line for path in (sample / "content").rglob("*.md")
+                  for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("| 白金卡")]
+    assert table_rows and all("1200元" in row for row in table_rows)
+    assert any("最高10万元" in row for row in table_rows)
+    every = [line for root in ("content", "flows") for path in (sample / root).rglob("*.*") if path.suffix in (".md", ".yml")
+             for line in path.read_text(encoding="utf-8").splitlines() if "白金卡" in line]
+    fees = {amount for line in every for amount in re.findall(r"(\d{3,5})元", line)}
+    assert fees == {"1200"}
+
+
+def test_demo_report_says_demo_data_everywhere(sample, monkeypatch):
+    import re
+
+    monkeypatch.chdir(sample)
+    report = sample / "report.html"
+    result = wx("stats", "--demo", "--days", "3", "--html", str(report))
+    assert result.exit_code == 0, result.output
+    html = report.read_text(encoding="utf-8")
+    assert "<title>【演示数据】" in html and 'class="demo-banner"' in html
+    sections = re.findall(r"<h2>(.*?)</h2>", html)
+    assert sections and all('<span class="demo-tag">演示数据</span>' in heading for heading in sections)
+    assert "【演示数据】" in wx("stats", "--demo", "--days", "3").output
+    as_json = json.loads(wx("stats", "--demo", "--days", "3", "--json").stdout)
+    assert as_json["demo"] is True
+    assert json.loads(wx("stats", "--json").stdout)["demo"] is False

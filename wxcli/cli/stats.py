@@ -64,7 +64,8 @@ def stats_command(
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
-    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html)
+    demo = demo or Path(path).name == DEMO_NAME
+    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, demo=demo)
 
 
 def _demo_database(project: Project, days: int, seed: int) -> Path:
@@ -88,20 +89,21 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
     return path
 
 
-def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None) -> None:
+def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None,
+             demo: bool = False) -> None:
     title = f"{project.site.get('title', 'wxcli')} · 公众号数据报告"
     if html is not None:
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
-        written = write_html(html, stats, title=title, source=source, generated=generated)
+        written = write_html(html, stats, title=title, source=source, generated=generated, demo=demo)
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
     if as_json:
-        typer.echo(json.dumps({"database": source, **stats.as_dict()}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"database": source, "demo": demo, **stats.as_dict()}, ensure_ascii=False, indent=2))
         return
     if not exists:
         typer.echo(f"无数据：还没有消息记录（{source} 不存在）。服务器收到消息后再来看，或用 wx stats --demo 看演示报告。")
         return
     if html is None:
-        render(stats, Console(), title=title, source=source)
+        render(stats, Console(), title=title, source=source, demo=demo)
     elif stats.empty:
         typer.echo("无数据：所选时间范围内没有消息、关注或流程记录。")
 
