@@ -560,3 +560,35 @@ def test_demo_report_says_demo_data_everywhere(sample, monkeypatch):
     as_json = json.loads(wx("stats", "--demo", "--days", "3", "--json").stdout)
     assert as_json["demo"] is True
     assert json.loads(wx("stats", "--json").stdout)["demo"] is False
+
+
+# ---------------------------------------------------------------- 14.9 trying the bot leaves no trace
+
+
+def test_ask_uses_a_scratch_state_and_says_where_it_is(sample, monkeypatch):
+    monkeypatch.chdir(sample)
+    real = sample / "var/state.db"
+    real.unlink(missing_ok=True)
+    first = wx("ask", "办信用卡", "--user", "try-1")
+    assert first.exit_code == 0 and "请选择您想了解的卡种" in first.stdout
+    assert "（流程 credit-card · 节点 choose" in first.stderr
+    assert (sample / "var/try-state.db").exists() and not real.exists()
+    assert "白金卡" in wx("ask", "1", "--user", "try-1").stdout  # the flow carries on in the scratch state
+    elsewhere = sample / "other.db"
+    assert wx("ask", "办信用卡", "--user", "try-1", "--state", str(elsewhere)).exit_code == 0
+    assert elsewhere.exists() and not real.exists()
+
+
+def test_chat_has_chinese_help_reset_why_and_history(sample, monkeypatch):
+    monkeypatch.chdir(sample)
+    lines = "\n".join(["/help", "办信用卡", "/why", "/reset", "1", "/quit"]) + "\n"
+    result = wx("chat", "--user", "try-chat", input=lines)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "/reset" in out and "清掉当前用户的会话" in out and "Plain text" not in out
+    assert "规则：" in out and "位置：流程 credit-card · 节点 choose" in out
+    assert "已清除用户 try-chat 的会话" in result.stderr
+    assert "【白金卡】" not in out  # after /reset, "1" is no longer a choice in the flow
+    assert "var/try-state.db" in result.stderr
+    assert not (sample / "var/state.db").exists()
+    assert (sample / "var/chat-history").exists()
