@@ -592,3 +592,64 @@ def test_chat_has_chinese_help_reset_why_and_history(sample, monkeypatch):
     assert "var/try-state.db" in result.stderr
     assert not (sample / "var/state.db").exists()
     assert (sample / "var/chat-history").exists()
+
+
+# ---------------------------------------------------------------- 14.10 and 14.11 small ones
+
+
+def test_readme_links_nothing_outside_the_repository():
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]+)\)", readme):
+        if "://" in target or target.startswith("#"):
+            continue
+        path = (REPO / target.split("#")[0]).resolve()
+        assert path.is_relative_to(REPO) and path.exists(), target
+    assert "../shared" not in readme
+
+
+def test_serve_on_a_busy_port_says_so_before_any_banner(site):
+    import socket
+    import subprocess
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "wxcli", "serve", "--port", str(port)], cwd=site,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"端口 {port} 已被占用" in result.stderr and "Traceback" not in result.stderr
+    assert "回调地址" not in result.stdout and result.stdout.strip() == ""
+
+
+def test_pinyin_initials_find_titles(site):
+    found = json.loads(wx("article", "list", "--title", "xyk", "--json").output)
+    assert [a["slug"] for a in found] == ["huankuan-fangshi"]  # 信用卡还款方式一览 (the other is a draft)
+    both = json.loads(wx("article", "list", "--title", "xyk", "--drafts", "--json").output)
+    assert {a["slug"] for a in both} == {"huankuan-fangshi", "jifen-duihuan"}
+    assert [a["slug"] for a in json.loads(wx("article", "list", "--title", "CJYY", "--json").output)] == ["chunjie-yingye"]
+    assert json.loads(wx("article", "list", "--title", "wxyz", "--json").output) == []
+    assert wx("article", "list", "--title", "zfdk", "--json").exit_code == 0
+
+
+def test_polyphone_initials_match_either_reading():
+    from wxcli.fuzzy import initials_score
+    from wxcli.slug import initial_letters
+
+    letters = initial_letters("示例银行重庆分行")
+    assert initials_score("slyh", letters) is not None and initials_score("cq", letters) is not None
+    assert initials_score("xyz", letters) is None
+
+
+def test_new_article_slug_does_not_load_jiebas_dictionary(site):
+    import subprocess
+
+    code = ("import sys; from wxcli.slug import slugify; "
+            "print(slugify('关于调整个人住房贷款利率以及信用卡分期手续费和积分兑换规则的公告')); "
+            "print('jieba' in sys.modules, 'pypinyin.phrases_dict' in sys.modules and "
+            "bool(sys.modules['pypinyin.phrases_dict'].phrases_dict))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].startswith("guanyu-tiaozheng-geren-zhufang-daikuan-lilv")
+    assert out[1:] == ["False", "False"]  # neither jieba nor pypinyin's 47,000 phrases were loaded

@@ -17,7 +17,10 @@ Anything not recognised stays in English rather than break.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import re
+import sys
 
 MESSAGES = {
     "Usage:": "用法：",
@@ -146,15 +149,54 @@ def install() -> None:
         _patch(_optional(f"click.{name}"))
     for name in ("typer.core", "typer.main"):
         _patch(_optional(name))
-    rich_utils = _optional("typer.rich_utils")
-    _patch(rich_utils)
-    for constant, english in _RICH_CONSTANTS.items():
-        if rich_utils is not None and hasattr(rich_utils, constant):
-            setattr(rich_utils, constant, gettext(english))
+    if "typer.rich_utils" in sys.modules:
+        _chinese_rich(sys.modules["typer.rich_utils"])
+    elif not any(isinstance(finder, _WhenImported) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _WhenImported("typer.rich_utils", _chinese_rich))
     for package in ("typer._click", "click"):
         _translate_errors(_optional(f"{package}.exceptions"))
         _chinese_usage(_optional(f"{package}.formatting"))
     _chinese_help_option(_optional("typer.core"))
+
+
+def _chinese_rich(rich_utils) -> None:
+    _patch(rich_utils)
+    for constant, english in _RICH_CONSTANTS.items():
+        if hasattr(rich_utils, constant):
+            setattr(rich_utils, constant, gettext(english))
+
+
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Run ``then(module)`` right after ``name`` is first imported.
+
+    Typer imports its Rich help module (which pulls in rich.markdown and pygments,
+    ~40 ms) only to print help or an error; importing it just to translate it
+    would make every command start slower.
+    """
+
+    def __init__(self, name: str, then):
+        self.name = name
+        self.then = then
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, then = spec.loader, self.then
+
+        class Loader(importlib.abc.Loader):
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                then(module)
+
+        spec.loader = Loader()
+        return spec
 
 
 def _optional(name: str):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from wxcli.cli._common import console, err_console, handle_errors, print_json, project_here
+from wxcli.errors import WxError
 from wxcli.project import Project
 
 if TYPE_CHECKING:
@@ -134,6 +135,33 @@ def build(
     console.print(review, soft_wrap=True, markup=False)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with one Chinese line, before any banner, when ``host:port`` cannot be listened on.
+
+    The probe sets SO_REUSEADDR like the servers do, so only a socket that is
+    really listening there (not one in TIME_WAIT) makes the port busy.
+    """
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise WxError(f"无法解析监听地址 {host}：{exc.strerror}") from None
+    family, _type, _proto, _name, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise WxError(f"端口 {port} 已被占用：{host}:{port} 上已经有程序在监听。"
+                              f"请先停掉它，或换一个端口，例如 wx serve --port {port + 1}") from None
+            raise WxError(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
+
+
 @handle_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址"),
@@ -147,6 +175,7 @@ def serve(
     from wxcli import serving
 
     project = project_here()
+    check_port(host, port)
 
     def log(message: str) -> None:
         console.print(message, soft_wrap=True, markup=False)
