@@ -61,7 +61,14 @@ def register(app: typer.Typer) -> None:
 
 
 def fresh_bot(project: Project) -> CompiledBot:
-    """The compiled bot; ``compile_project`` recompiles ``build/wx.db`` only when a source changed."""
+    """The compiled bot; ``compile_project`` recompiles ``build/wx.db`` only when a source changed.
+
+    A command from the terminal answers a few messages, so jieba's words are looked
+    up one by one rather than its whole dictionary loaded (same segmentation).
+    """
+    from wxcli.bot.text import use_indexed_dictionary
+
+    use_indexed_dictionary()
     result = compile_project(project)
     if not result.reused:
         for warning in result.warnings:
