@@ -658,11 +658,11 @@ def test_new_article_slug_does_not_load_jiebas_dictionary(site):
 def test_indexed_dictionary_segments_exactly_like_jieba():
     import glob
 
-    from wxcli.bot.lexicon import indexed_tokenizer
-    from wxcli.bot.text import base_tokenizer
+    from wxcli.bot.lexicon import import_jieba, indexed_tokenizer
 
     texts = [Path(p).read_text(encoding="utf-8") for p in sorted(glob.glob(str(REPO / "flows/**/*.yml"), recursive=True))]
     texts += ["我想问一下信用卡怎么还款，白金卡年费多少", "ATM机吞卡了怎么办？2026年第一期储蓄国债"]
-    full, indexed = base_tokenizer(), indexed_tokenizer()
+    full, indexed = import_jieba().Tokenizer(), indexed_tokenizer()
+    full.initialize()
     assert [indexed.lcut(t, HMM=False) for t in texts] == [full.lcut(t, HMM=False) for t in texts]
     assert len(indexed.FREQ) < len(full.FREQ) / 20  # only the entries these texts needed
