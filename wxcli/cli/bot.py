@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import shlex
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from wxcli import wechat
-from wxcli.bot import compile_project, replies
-from wxcli.bot.compiler import read_sources
-from wxcli.bot.db import BotLoader, CompiledBot
-from wxcli.bot.engine import converse
 from wxcli.cli._common import console, err_console, handle_errors, print_json, print_records, project_here
 from wxcli.errors import ContentError, WxError
 from wxcli.project import Project
-from wxcli.state import StateStore
+
+if TYPE_CHECKING:
+    from wxcli.bot.db import CompiledBot
+    from wxcli.state import StateStore
+
+# The bot, the protocol and the state store load when a command here runs: every other
+# ``wx`` command (article new, article list…) would otherwise pay for importing them.
 
 ACCOUNT = "gh_wxcli"
 DEFAULT_USER = "wx-cli"
@@ -66,6 +64,8 @@ def fresh_bot(project: Project) -> CompiledBot:
     A command from the terminal answers a few messages, so jieba's words are looked
     up one by one rather than its whole dictionary loaded (same segmentation).
     """
+    from wxcli.bot import compile_project
+    from wxcli.bot.db import CompiledBot
     from wxcli.bot.text import use_indexed_dictionary
 
     use_indexed_dictionary()
@@ -81,6 +81,8 @@ def fresh_bot(project: Project) -> CompiledBot:
 
 
 def _message_xml(user: str, msg_type: str, fields: dict) -> str:
+    from wxcli import wechat
+
     base = {"ToUserName": ACCOUNT, "FromUserName": user, "CreateTime": int(time.time()), "MsgType": msg_type}
     if msg_type != "event":
         base["MsgId"] = time.time_ns() // 1000
@@ -121,6 +123,8 @@ def parse_line(line: str, user: str) -> tuple[str | None, str]:
 
 def _reply_text(reply: dict) -> str:
     """A reply as parsed by wechat.parse_reply, for the terminal."""
+    from wxcli.bot import replies
+
     kind = reply.get("MsgType")
     if not reply:
         return "（不回复）"
@@ -137,6 +141,12 @@ def _reply_text(reply: dict) -> str:
 
 def post_to_server(url: str, project: Project, xml: str, *, timeout: float = 10.0) -> dict:
     """Send ``xml`` to a running server as WeChat would; the parsed reply."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from wxcli import wechat
+
     settings = project.wechat
     if not settings.token:
         raise WxError("没有配置 token（wx.toml [wechat] token 或环境变量 WX_TOKEN）")
@@ -237,6 +247,11 @@ def ask(text: str = typer.Argument(..., help="用户发来的一句话"),
         state: Optional[str] = typer.Option(None, "--state", help=STATE_HELP, metavar="FILE"),
         as_json: bool = typer.Option(False, "--json", help="输出 JSON：回复、命中规则、分数、第二候选")) -> None:
     """用服务器同一个引擎回答一句话。"""
+    from wxcli import wechat
+    from wxcli.bot import replies
+    from wxcli.bot.engine import converse
+    from wxcli.state import StateStore
+
     project = project_here()
     bot = fresh_bot(project)
     store = StateStore(try_state_path(project, state))
@@ -257,6 +272,9 @@ def chat(url: Optional[str] = typer.Option(None, "--url", help="正在运行的�
          state: Optional[str] = typer.Option(None, "--state", help=STATE_HELP, metavar="FILE"),
          trace: bool = typer.Option(False, "--trace", help="本地模式下显示命中规则和分数")) -> None:
     """交互式模拟器：在终端里和公众号对话（/quit 退出，/help 查看命令）。"""
+    from wxcli.bot.db import BotLoader
+    from wxcli.state import StateStore
+
     project = project_here()
     bots = store = None
     if url is None:
@@ -278,6 +296,10 @@ def chat(url: Optional[str] = typer.Option(None, "--url", help="正在运行的�
 
 
 def _chat_loop(project: Project, url: str | None, user: str, bots, store, trace: bool) -> None:
+    from wxcli import wechat
+    from wxcli.bot import replies
+    from wxcli.bot.engine import converse
+
     last = None
     while True:
         try:
@@ -332,6 +354,8 @@ def _chat_loop(project: Project, url: str | None, user: str, bots, store, trace:
 def flow_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON")) -> None:
     """列出所有流程：id、标题、触发词、节点数。"""
     project = project_here()
+    from wxcli.bot.compiler import read_sources
+
     sources, ctx = read_sources(project)
     errors = [p for p in ctx.problems if p.is_error]
     rows = [

@@ -15,9 +15,7 @@ from wxcli import leads as leads_mod
 from wxcli import state
 from wxcli.errors import WxError
 from wxcli.project import Project, load_project
-from wxcli.stats.demo import generate_demo
 from wxcli.stats.query import Stats, compute, empty_stats, open_state, time_range
-from wxcli.stats.report_html import write_html
 from wxcli.stats.terminal import render
 
 DEMO_NAME = "demo-state.db"
@@ -75,6 +73,8 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
         raise WxError("演示数据库不能是 var/state.db")
     for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)
+    from wxcli.stats.demo import generate_demo
+
     conn = state.connect(path)
     try:
         summary = generate_demo(conn, days=days, seed=seed, tz=project.timezone)
@@ -93,6 +93,8 @@ def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_js
              demo: bool = False) -> None:
     title = f"{project.site.get('title', 'wxcli')} · 公众号数据报告"
     if html is not None:
+        from wxcli.stats.report_html import write_html
+
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
         written = write_html(html, stats, title=title, source=source, generated=generated, demo=demo)
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
