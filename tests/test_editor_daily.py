@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cms_project import write_project
+from cms_project import editor_script, write_project
+from test_cli_content import runner, wide_console, wx  # noqa: F401 — the same fixtures and runner
 from wxcli.cli import _common, app
 from wxcli.project import load_project
 
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -21,15 +20,6 @@ def site(tmp_path, monkeypatch):
     root = write_project(tmp_path / "site", git=True)
     monkeypatch.chdir(root)
     return root
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(_common.console, "width", 200)
-
-
-def wx(*args, input=None):
-    return runner.invoke(app, list(args), input=input)
 
 
 # ---------------------------------------------------------------- 14.1 safe defaults
@@ -110,24 +100,6 @@ def test_times_are_shown_in_the_site_timezone(site, monkeypatch):
 
 
 # ---------------------------------------------------------------- 14.6 front matter typos
-
-
-def editor_script(tmp_path, monkeypatch, *versions):
-    """An $EDITOR that writes the given texts on successive runs."""
-    state = tmp_path / "editor-runs"
-    script = tmp_path / "fake_editor.py"
-    script.write_text(
-        "import sys, pathlib, json\n"
-        f"state = pathlib.Path({str(state)!r})\n"
-        "n = int(state.read_text()) if state.exists() else 0\n"
-        f"versions = json.loads({json.dumps(json.dumps(list(versions)))})\n"
-        "pathlib.Path(sys.argv[1]).write_text(versions[min(n, len(versions) - 1)], encoding='utf-8')\n"
-        "state.write_text(str(n + 1))\n",
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
-    monkeypatch.delenv("VISUAL", raising=False)
-    return state
 
 
 def test_unknown_front_matter_keys_name_the_closest(site):
