@@ -157,7 +157,7 @@ def check_port(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise WxError(f"端口 {port} 已被占用：{host}:{port} 上已经有程序在监听。"
+                raise WxError(f"无法在 {host}:{port} 上监听：端口 {port} 已被占用，已经有程序在监听它。"
                               f"请先停掉它，或换一个端口，例如 wx serve --port {port + 1}") from None
             raise WxError(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
 
