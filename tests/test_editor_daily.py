@@ -132,6 +132,14 @@ def test_column_edit_validates_like_article_edit(site, tmp_path, monkeypatch):
     assert "信用卡专区" in column.read_text(encoding="utf-8")
 
 
+def test_article_edit_saves_but_warns_about_a_typo(site, tmp_path, monkeypatch):
+    editor_script(tmp_path, monkeypatch, "---\ntitle: 春节安排\ndate: 2025-01-20 10:00\ndrat: true\n---\n正文。\n")
+    result = wx("article", "edit", "chunjie-yingye")
+    assert result.exit_code == 0, result.output
+    assert "content/news/chunjie-yingye.md:4: 未知的头信息字段 drat，是不是 draft？" in result.output
+    assert "已保存" in result.output
+
+
 @pytest.mark.parametrize("slug", ["tags", "search", "static", "page", "media"])
 def test_reserved_column_slugs_are_refused(site, slug):
     created = wx("column", "new", "保留", "--slug", slug)
