@@ -646,3 +646,21 @@ def test_indexed_dictionary_segments_exactly_like_jieba():
     full.initialize()
     assert [indexed.lcut(t, HMM=False) for t in texts] == [full.lcut(t, HMM=False) for t in texts]
     assert len(indexed.FREQ) < len(full.FREQ) / 20  # only the entries these texts needed
+
+
+def test_bot_leaves_scheduled_articles_out_until_they_are_published(site):
+    import time as clock
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    when = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(seconds=15)  # a loaded machine builds slowly
+    (site / "content/news/dingshi.md").write_text(
+        f"---\ntitle: 定时发布的公告\ndate: {when:%Y-%m-%d %H:%M:%S}\nkeywords: [定时公告]\n---\n到时才发布。\n",
+        encoding="utf-8")
+    assert wx("build").exit_code == 0
+    before = json.loads(wx("ask", "定时公告", "--json").stdout)
+    assert before.get("answer") != "article:dingshi"
+    clock.sleep(max(0.0, when.timestamp() - clock.time()) + 0.5)
+    assert wx("build").exit_code == 0
+    after = json.loads(wx("ask", "定时公告", "--json", "--user", "later").stdout)
+    assert after["answer"] == "article:dingshi"
