@@ -111,13 +111,9 @@ def segment(text: str) -> list[str]:
         size = len(token)
         best = [(0.0, size)] * (size + 1)
         for start in range(size - 1, -1, -1):
-            options = []
-            for end in range(start + 1, min(size, start + LONGEST_WORD) + 1):
-                word = token[start:end]
-                if end == start + 1 or word in freq:
-                    weight = math.log(freq.get(word) or 1) - log_total
-                    options.append((weight + best[end][0], end))
-            best[start] = max(options)
+            options = [(math.log(freq[token[start:end]]) - log_total + best[end][0], end)
+                       for end in range(start + 1, min(size, start + LONGEST_WORD) + 1) if freq.get(token[start:end])]
+            best[start] = max(options) if options else (best[start + 1][0] - log_total, start + 1)
         start = 0
         while start < size:
             end = best[start][1]
@@ -148,12 +144,17 @@ def _pinyin():
     return pypinyin
 
 
+@cache
+def _phrase_text() -> str:
+    return _package_file("pypinyin", "phrases_dict.json").read_text(encoding="utf-8")
+
+
 def _phrases(title: str) -> dict:
     """pypinyin's readings of the phrases inside the title (银行 → yín háng), read from its phrase file, then ours."""
     import json
 
     wanted = _pieces(title)
-    text = _package_file("pypinyin", "phrases_dict.json").read_text(encoding="utf-8")
+    text = _phrase_text()
     chars = _first_chars(wanted) or "\u4e00"
     pattern = re.compile(_PHRASE.format(chars=chars, longest=LONGEST_WORD * 2), re.M)
     found = {m.group(1): json.loads(m.group(2)) for m in pattern.finditer(text) if m.group(1) in wanted}
