@@ -99,6 +99,19 @@ def test_times_are_shown_in_the_site_timezone(site, monkeypatch):
     assert local in wx("article", "restore").output
 
 
+def test_review_page_time_is_in_the_site_timezone(site):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from wxcli.review.review_page import render_page
+
+    toml = site / "wx.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("Asia/Shanghai", "America/New_York"), encoding="utf-8")
+    html = render_page(load_project(site, environ={}), [], use_svg=False)
+    now = datetime.now(ZoneInfo("America/New_York"))
+    assert any(f"生成于 {(now - timedelta(minutes=m)):%Y-%m-%d %H:%M}" in html for m in (0, 1))
+
+
 # ---------------------------------------------------------------- 14.6 front matter typos
 
 
