@@ -18,9 +18,8 @@ from wxcli.fsutil import atomic_write_text
 from wxcli.frontmatter import FrontMatterError
 from wxcli.project import Project
 from wxcli.slug import is_valid_slug
+from wxcli.sourcefiles import COLUMN_FILE, MEDIA_FOLDER, ContentFiles, is_column_name, list_content, read_text
 
-COLUMN_FILE = "_column.md"
-MEDIA_FOLDER = "media"
 ARTICLE_FIELDS = ("title", "date", "summary", "cover", "tags", "author", "draft", "pinned", "keywords", "aliases")
 COLUMN_FIELDS = ("title", "order", "cover", "aliases")
 PLACEHOLDER_BODY = "在这里用 Markdown 写正文。"
@@ -297,7 +296,7 @@ def unknown_key_problems(meta: dict, key_lines: dict[str, int], known, shown: st
 
 def read_article(path: Path, project: Project) -> Article:
     """Read one article or raise :class:`ContentError`."""
-    article, problems = article_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
+    article, problems = article_from_text(read_text(path, project.relative(path)), Path(path), project)
     if problems:
         raise ContentError(problems)
     return article
@@ -333,32 +332,29 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
     ), []
 
 
-def is_column_name(name: str) -> bool:
-    """Whether a folder under content/ may hold articles (not media/, not hidden or ``_`` folders)."""
-    return name != MEDIA_FOLDER and not name.startswith((".", "_"))
-
-
 def column_folders(project: Project) -> list[Path]:
-    """Folders under content/ that may hold articles (everything but media/ and hidden ones)."""
-    if not project.content_dir.is_dir():
-        return []
-    return sorted(
-        p for p in project.content_dir.iterdir()
-        if p.is_dir() and is_column_name(p.name)
-    )
+    """Folders under content/ that may hold articles (everything but media/, hidden ones and links out)."""
+    return list_content(project.root).folders
 
 
 def article_paths(project: Project) -> list[Path]:
-    return [p for folder in column_folders(project) for p in sorted(folder.glob("*.md")) if p.name != COLUMN_FILE]
+    return [path for path, _stat in list_content(project.root).articles.values()]
 
 
-def load_columns(project: Project) -> tuple[dict[str, Column], list[Problem]]:
+def _read_all(table: dict, problems: list[Problem]):
+    """(path, text) of every file in a :class:`ContentFiles` table that can be read; the rest become problems."""
+    for relpath, (path, _stat) in table.items():
+        try:
+            yield path, read_text(path, relpath)
+        except ContentError as exc:
+            problems.extend(exc.problems)
+
+
+def load_columns(project: Project, files: ContentFiles | None = None) -> tuple[dict[str, Column], list[Problem]]:
     columns, problems = {}, []
-    for folder in column_folders(project):
-        path = folder / COLUMN_FILE
-        if not path.is_file():
-            continue
-        column, found = column_from_text(path.read_text(encoding="utf-8"), path, project)
+    files = files or list_content(project.root)
+    for path, text in _read_all(files.columns, problems):
+        column, found = column_from_text(text, path, project)
         problems.extend(found)
         if column:
             columns[column.slug] = column
@@ -381,10 +377,12 @@ def cross_checks(articles: list[Article], columns: dict[str, Column], project: P
 
 def load_content(project: Project) -> Content:
     """Every column and article, with all problems found (nothing raised)."""
-    columns, problems = load_columns(project)
+    files = list_content(project.root)
+    columns, column_problems = load_columns(project, files)
+    problems = [*files.problems, *column_problems]
     articles = []
-    for path in article_paths(project):
-        article, found = article_from_text(path.read_text(encoding="utf-8"), path, project)
+    for path, text in _read_all(files.articles, problems):
+        article, found = article_from_text(text, path, project)
         problems.extend(found)
         if article:
             articles.append(article)
@@ -397,7 +395,7 @@ def load_content(project: Project) -> Content:
 
 def update_article_file(path: Path, project: Project, updates: dict, remove: tuple[str, ...] = ()) -> Article:
     """Set front matter fields with a minimal diff; validate before anything is written."""
-    text = frontmatter.set_fields(path.read_text(encoding="utf-8"), updates, remove)
+    text = frontmatter.set_fields(read_text(path, project.relative(path)), updates, remove)
     article, problems = article_from_text(text, path, project)
     if article is not None:
         problems = placeholder_problems(article, project.relative(path))

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli import frontmatter
-from wxcli.content import COLUMN_FILE, article_paths, column_folders
-from wxcli.fsutil import atomic_write_text
+from wxcli.errors import ContentError
 from wxcli.frontmatter import FrontMatterError
 from wxcli.project import Project
+from wxcli.sourcefiles import COLUMN_FILE, list_content, read_text, write_text
 
 _INLINE = re.compile(r"(\]\(\s*<?)([^)\s>]+)")
 _REFERENCE = re.compile(r"^(\s{0,3}\[[^\]]+\]:\s*<?)([^\s>]+)", re.M)
@@ -107,18 +107,16 @@ def relink_project(project: Project, moves: Moves, folders_before: dict[Path, st
     relative links were written from there).
     """
     changed = []
-    files = [*article_paths(project), *(folder / COLUMN_FILE for folder in column_folders(project))]
-    for path in files:
-        if not path.is_file():
-            continue
+    listed = list_content(project.root)
+    for relpath, (path, _stat) in [*listed.articles.items(), *listed.columns.items()]:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
+            text = read_text(path, relpath)
+        except ContentError:
+            continue  # wx check reports a file that cannot be read; the move itself goes on
         now = path.parent.name
         updated = relink_text(text, folders_before.get(path, now), now, moves)
         if updated != text:
-            atomic_write_text(path, updated)
+            write_text(path, updated, relpath)
             changed.append(path)
     return changed
 
@@ -128,10 +126,11 @@ def add_alias(path: Path, old_url: str, new_url: str) -> bool:
 
     A file whose front matter does not parse is left alone: the move itself must not fail on it.
     """
-    text = path.read_text(encoding="utf-8")
+    shown = f"content/{path.parent.name}/{path.name}"
     try:
+        text = read_text(path, shown)
         meta = frontmatter.parse(text).meta
-    except FrontMatterError:
+    except (ContentError, FrontMatterError):
         return False
     current = meta.get("aliases") or []
     if isinstance(current, str):
@@ -144,7 +143,7 @@ def add_alias(path: Path, old_url: str, new_url: str) -> bool:
     if aliases == current:
         return False
     if aliases:
-        atomic_write_text(path, frontmatter.set_fields(text, {"aliases": aliases}))
+        write_text(path, frontmatter.set_fields(text, {"aliases": aliases}), shown)
     else:
-        atomic_write_text(path, frontmatter.set_fields(text, {}, remove=("aliases",)))
+        write_text(path, frontmatter.set_fields(text, {}, remove=("aliases",)), shown)
     return True

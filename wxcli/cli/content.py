@@ -12,15 +12,16 @@ from typing import Optional
 
 import typer
 
-from wxcli import cms, dates, trash
+from wxcli import cms, content, dates, edits, trash
 from wxcli.catalog import Catalog, Query
 from wxcli.cli._common import (
     ask_yes_no, confirm, console, err_console, handle_errors, is_interactive, option_date, print_json, print_records,
     project_here,
 )
 from wxcli.content import load_columns, read_article
-from wxcli.errors import WxError
-from wxcli.scaffold import init_project
+from wxcli.errors import ContentError, WxError
+from wxcli.scaffold import WORKFLOW_PATH, init_project, wxcli_source_missing
+from wxcli.sourcefiles import read_text
 
 article_app = typer.Typer(help="文章：新建、列表与搜索、查看、编辑、发布、删除。", no_args_is_help=True)
 column_app = typer.Typer(help="栏目：新建、列表、编辑、改名、删除。", no_args_is_help=True)
@@ -34,10 +35,19 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def init(directory: Path = typer.Argument(..., help="新项目目录（须为空或不存在）"),
-         git: bool = typer.Option(True, "--git/--no-git", help="同时执行 git init")) -> None:
+         git: bool = typer.Option(True, "--git/--no-git", help="同时执行 git init（分支 main）"),
+         wxcli_source: Optional[str] = typer.Option(
+             None, "--wxcli-source",
+             help="审核流水线安装 wxcli 的来源：带标签的 git 地址或仓库里的路径（默认取环境变量 WXCLI_SOURCE）"),
+         ) -> None:
     """从内置示例新建一个项目。"""
-    init_project(directory, git=git)
+    init_project(directory, git=git, source=wxcli_source)
     console.print(f"已创建项目 {directory}。下一步：cd {directory} && wx build")
+    if wxcli_source_missing(wxcli_source):
+        err_console.print(
+            f"提示：审核流水线 {WORKFLOW_PATH} 还不知道从哪里安装 wxcli；"
+            "请把其中的 WXCLI_SOURCE 改成本行托管的地址（如 git+https://…/wxcli.git@v0.1.0），"
+            "或重新运行 wx init 时加 --wxcli-source。", soft_wrap=True)
 
 
 # ---------------------------------------------------------------- editor
@@ -58,40 +68,93 @@ def run_editor(path: Path) -> None:
         raise WxError(f"编辑器 {shlex.join(command)} 以退出码 {finished.returncode} 结束，未保存任何改动")
 
 
-def edit_until_valid(project, path: Path, check=None, save=None) -> bool:
+def edit_until_valid(project, path: Path, check=None, parse: edits.Parse = edits.parse_article) -> bool:
     """Edit a copy of ``path``; save it only when it validates. Returns whether it saved.
 
     An invalid result is never thrown away: the editor opens again on the same
-    text, and if the editor declines, the text stays in a kept draft file.
-    ``check(text)`` lists the problems and ``save(text)`` writes (an article's by default).
+    text, and if the editor declines, the text stays in a kept draft file. A file
+    changed on disk while the editor was open is never overwritten (see
+    :mod:`wxcli.edits`): the two changes are merged, or both kept.
+    ``check(text)`` lists the problems (errors block, warnings are shown after saving)
+    and ``parse`` is what saving validates: an article's by default.
     """
     check = check or (lambda text: cms.check_article_text(project, path, text))
-    save = save or (lambda text: cms.save_article_text(project, path, text))
-    original = path.read_text(encoding="utf-8")
+    shown = project.relative(path)
+    original = read_text(path, shown)
     fd, draft_name = tempfile.mkstemp(prefix=f"{path.stem}.", suffix=".md")
     draft = Path(draft_name)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(original)
     while True:
         run_editor(draft)
-        text = draft.read_text(encoding="utf-8")
+        text, problems = _read_draft(draft, shown)
         if text == original:
             draft.unlink()
             console.print("没有改动。")
             return False
-        problems = check(text)
+        if text is not None:
+            problems = check(text) + edits.marker_problems(text, shown)
         if not any(p.is_error for p in problems):
-            save(text)
-            draft.unlink()
-            for problem in problems:
-                err_console.print(str(problem), markup=False)
-            console.print(f"已保存 {project.relative(path)}")
-            return True
+            outcome = edits.save_edit(project, path, original, text, parse=parse)
+            if outcome.saved:
+                draft.unlink()
+                for problem in problems:
+                    err_console.print(str(problem), markup=False)
+                console.print(f"已保存 {shown}")
+                return True
+            base = _after_conflict(project, path, draft, outcome, parse)
+            if base is None:
+                return True
+            original = base
+            continue
         for problem in problems:
             err_console.print(str(problem), markup=False)
         if not (is_interactive() and ask_yes_no("文件有错误，重新编辑？", default=True)):
-            err_console.print(f"未保存到 {project.relative(path)}；你的修改保留在 {draft}")
+            err_console.print(f"未保存到 {shown}；你的修改保留在 {draft}")
             raise typer.Exit(1)
+
+
+def _read_draft(draft: Path, shown: str) -> tuple[str | None, list]:
+    """The editor's text, or None and why (not UTF-8); a draft the editor deleted ends the edit."""
+    if not draft.is_file():
+        raise WxError(f"编辑器删除了临时文件 {draft}，没有保存；{shown} 保持原样")
+    try:
+        return read_text(draft, str(draft)), []
+    except ContentError as exc:
+        return None, exc.problems
+
+
+def _after_conflict(project, path: Path, draft: Path, outcome: edits.EditOutcome, parse: edits.Parse) -> str | None:
+    """The file changed while it was being edited: merge, or keep both. Never overwrites.
+
+    Saves a clean merge the user accepts (returns None); puts a merge with
+    conflicts into the draft to edit again (returns the disk text the edit now
+    starts from); otherwise keeps both and exits.
+    """
+    shown = project.relative(path)
+    keep_both = f"{shown} 保持磁盘上的版本；你的修改保留在 {draft}"
+    if outcome.current is None:
+        err_console.print(f"{shown} 在你编辑期间被删除、移走或无法读取，没有保存。你的修改保留在 {draft}", soft_wrap=True)
+        raise typer.Exit(1)
+    err_console.print(f"{shown} 在你编辑期间被改动过（例如 wx article set 或 git pull），没有覆盖。", soft_wrap=True)
+    if outcome.merged is None or not is_interactive():
+        err_console.print(keep_both, soft_wrap=True)
+        raise typer.Exit(1)
+    if outcome.clean:
+        if ask_yes_no("两边改的是不同的地方，可以自动合并。合并并保存？（否：两份都保留）", default=True):
+            merged = edits.save_edit(project, path, outcome.current, outcome.merged, parse=parse)
+            if merged.saved:
+                draft.unlink()
+                console.print(f"已合并并保存 {shown}")
+                return None
+            err_console.print(f"{shown} 又被改动了。", soft_wrap=True)
+        err_console.print(keep_both, soft_wrap=True)
+        raise typer.Exit(1)
+    if ask_yes_no("两边改了同一处。打开合并结果（带冲突标记）继续编辑？（否：两份都保留）", default=True):
+        draft.write_text(outcome.merged, encoding="utf-8")
+        return outcome.current
+    err_console.print(keep_both, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- articles
@@ -141,7 +204,9 @@ def article_list(
         title=title, column=column, tag=tag, drafts=drafts,
         since=option_date(project, since), until=option_date(project, until, end_of_day=True),
     )
-    found = Catalog(project).search(query)
+    found, problems = Catalog(project).search_with_problems(query)
+    for problem in problems:
+        err_console.print(problem, markup=False, soft_wrap=True)
     if limit:
         found = found[:limit]
     if as_json:
@@ -254,7 +319,11 @@ def article_delete(refs: list[str] = typer.Argument(..., help="一篇或多篇�
     """删除文章（先列出标题并确认）。未提交的改动会进回收站，可用 restore 恢复。"""
     project = project_here()
     paths = list(dict.fromkeys(cms.resolve_article(project, ref) for ref in refs))
-    titles = [cms.title_of(project, path) for path in paths]
+    described = [cms.title_and_problems(project, path) for path in paths]
+    titles = [title for title, _problems in described]
+    for _title, problems in described:
+        for problem in problems:
+            err_console.print(str(problem), markup=False, soft_wrap=True)
     console.print(f"将删除 {len(paths)} 篇文章：")
     for path, title in zip(paths, titles):
         console.print(f"  {title}  [dim]{project.relative(path)}[/dim]")
@@ -324,7 +393,7 @@ def column_edit(slug: str = typer.Argument(..., help="栏目 slug")) -> None:
     project = project_here()
     path = cms.require_column(project, slug).path
     edit_until_valid(project, path, check=lambda text: cms.check_column_text(project, path, text),
-                     save=lambda text: cms.save_column_text(project, path, text))
+                     parse=content.column_from_text)
 
 
 @column_app.command("rename")

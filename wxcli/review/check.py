@@ -19,6 +19,7 @@ from wxcli import content as content_files
 from wxcli.content import Content, load_content, placeholder_problems
 from wxcli.errors import Problem
 from wxcli.project import Project
+from wxcli.reach.menu import check_project_menu
 from wxcli.review.net import FlowNet, build_net
 
 GLOBAL_WORDS = (
@@ -57,6 +58,7 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
         *news_limits(sources.answers),
         *branch_positions(sources.branches, project),
         *script_file_problems(project),
+        *check_project_menu(project, sources, content),
     ]
     problems = sorted(dedupe(found), key=lambda p: (p.path, p.line))
     if strict:
@@ -114,8 +116,10 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
         refs = known[key] if key in known else renderer.render(article.body, article.column).refs
         shown = project.relative(article.path)
         entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
-    media = set(scan_inputs(project, []).media)
+    scan = scan_inputs(project, [], refuse_links=False)
+    media = set(scan.media)
     return [
+        *scan.problems,  # links out of content/, which wx build refuses
         *structure_problems(entries, content.columns),
         *link_warnings(entries, content.columns, media, drafts=False),
         *link_warnings(entries, content.columns, media, drafts=True),

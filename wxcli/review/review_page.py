@@ -19,6 +19,7 @@ from wxcli.content import Content, load_content
 from wxcli.errors import Problem, WxError
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import Project
+from wxcli.reach.menu_page import menu_section
 from wxcli.review import graph
 from wxcli.review.net import FlowNet, build_net
 
@@ -143,6 +144,8 @@ def describe_reply(reply: dict | None) -> str:
         return f"图片素材 <code>{_e(reply['image'])}</code>"
     if "branches" in reply:
         return f"离用户位置最近的 {int(reply['branches'])} 个网点"
+    if "transfer" in reply:
+        return f"转人工客服{('：' + _e(reply['transfer'])) if reply['transfer'] else ''}"
     star = " ★" if reply.get("star") else ""
     return _e(_short(reply.get("text", ""))) + star
 
@@ -198,11 +201,12 @@ def render_page(project: Project, problems: list[Problem], *, use_svg: bool | No
         f"<title>审核页 · {_e(title)}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>审核页 · {_e(title)}</h1><p>{_e(summary)}</p></header>"
         '<nav><a href="#problems">检查结果</a><a href="#flows">流程</a><a href="#answers">智能应答</a>'
-        '<a href="#article-keywords">文章关键词</a></nav><main>'
+        '<a href="#article-keywords">文章关键词</a><a href="#menu">自定义菜单</a></nav><main>'
         + problems_section(problems)
         + flows_section(net, svg)
         + answers_section(sources.answers)
         + article_keywords_section(ctx.articles)
+        + menu_section(project, ctx.articles)
         + "</main></body></html>\n"
     )
 
