@@ -17,9 +17,7 @@ from wxcli import state
 from wxcli.errors import WxError
 from wxcli.project import Project, load_project
 from wxcli.reach import report as reach_report
-from wxcli.stats.demo import generate_demo
 from wxcli.stats.query import Stats, compute, empty_stats, open_state, time_range
-from wxcli.stats.report_html import write_html
 from wxcli.stats.terminal import render
 
 DEMO_NAME = "demo-state.db"
@@ -87,7 +85,8 @@ def stats_command(
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
-    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, reach=reach)
+    demo = demo or Path(path).name == DEMO_NAME
+    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, demo=demo, reach=reach)
 
 
 def _demo_database(project: Project, days: int, seed: int) -> Path:
@@ -97,6 +96,8 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
         raise WxError("演示数据库不能是 var/state.db")
     for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)
+    from wxcli.stats.demo import generate_demo
+
     conn = state.connect(path)
     try:
         summary = generate_demo(conn, days=days, seed=seed, tz=project.timezone)
@@ -112,20 +113,23 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
 
 
 def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None,
-             reach: dict | None = None) -> None:
+             demo: bool = False, reach: dict | None = None) -> None:
     title = f"{project.site.get('title', 'wxcli')} · 公众号数据报告"
     if html is not None:
+        from wxcli.stats.report_html import write_html
+
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
-        written = write_html(html, stats, title=title, source=source, generated=generated)
+        written = write_html(html, stats, title=title, source=source, generated=generated, demo=demo)
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
     if as_json:
-        typer.echo(json.dumps({"database": source, **stats.as_dict(), "reach": reach}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"database": source, "demo": demo, **stats.as_dict(), "reach": reach},
+                              ensure_ascii=False, indent=2))
         return
     if not exists:
         typer.echo(f"无数据：还没有消息记录（{source} 不存在）。服务器收到消息后再来看，或用 wx stats --demo 看演示报告。")
         return
     if html is None:
-        render(stats, Console(), title=title, source=source)
+        render(stats, Console(), title=title, source=source, demo=demo)
         if reach:
             typer.echo("\n".join(reach_report.lines(reach, project.timezone)))
     elif stats.empty:
