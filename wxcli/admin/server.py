@@ -44,10 +44,19 @@ class AdminServer:
         return self
 
     def stop(self) -> None:
-        self.server.task_dispatcher.shutdown()
-        self.server.close()
-        if self._thread is not None:
+        """Close every socket from inside waitress's own loop (closing them from here races its select)."""
+        server = self.server
+
+        def close_all():
+            for channel in list(server._map.values()):
+                channel.close()
+
+        if self._thread is not None and self._thread.is_alive():
+            server.trigger.pull_trigger(close_all)
             self._thread.join(timeout=5)
+        else:
+            close_all()
+        server.task_dispatcher.shutdown()
 
 
 def serve(project: Project, host: str, port: int, log=print) -> None:
