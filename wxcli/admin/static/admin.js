@@ -112,6 +112,9 @@
     var start = body.selectionStart, end = body.selectionEnd;
     var chosen = body.value.slice(start, end) || placeholder || "";
     body.setRangeText(before + chosen + (after || ""), start, end, "end");
+    if (start === end && placeholder) {  // select the placeholder, so typing replaces it
+      body.setSelectionRange(start + before.length, start + before.length + chosen.length);
+    }
     body.focus();
     changed();
   }
