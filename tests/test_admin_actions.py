@@ -13,6 +13,7 @@ from cms_project import write_project
 from wxcli import gitflow, trash
 from wxcli.admin import actions, assist, media
 from wxcli.admin.actions import ArticleForm, ColumnForm, ListQuery
+from wxcli.admin.live import LiveCatalog
 from wxcli.catalog import Catalog, Query
 from wxcli.errors import ContentError, WxError
 from wxcli.project import load_project
@@ -70,6 +71,28 @@ def test_list_pages_and_query_round_trips_through_the_url(project):
     query = actions.list_query({"title": " 房贷 ", "status": "bogus", "page": "x", "column": "news"})
     assert query == ListQuery(title="房贷", column="news")
     assert query.params(page=2) == {"title": "房贷", "column": "news", "page": 2}
+
+
+def test_link_choices_find_titles_fuzzily_drafts_included(project):
+    assert [c["ref"] for c in actions.link_choices(project, "信用卡")] == ["card/huankuan-fangshi", "card/jifen-duihuan"]
+    assert actions.link_choices(project, "积分")[0] == {"title": "信用卡积分兑换指南", "ref": "card/jifen-duihuan",
+                                                     "draft": True}
+    assert len(actions.link_choices(project, "", limit=2)) == 2
+
+
+def test_the_live_catalog_sees_changes_made_outside_the_admin(project):
+    live = LiveCatalog(project)
+    try:
+        assert len(live.entries()) == 4
+        assert live.entries() is live.entries()  # kept in memory while nothing changes
+        (project.content_dir / "news" / "waibu.md").write_text("---\ntitle: 外部新增\ndate: 2026-01-01\n---\n",
+                                                                encoding="utf-8")
+        deadline = time.time() + 10
+        while len(live.entries()) != 5 and time.time() < deadline:
+            time.sleep(0.05)
+        assert "外部新增" in {e.title for e in live.entries()}
+    finally:
+        live.close()
 
 
 # ---------------------------------------------------------------- new and edit

@@ -103,6 +103,10 @@ def test_log_in_search_in_chinese_and_create_an_article_with_an_image(tab, admin
     tab.keyboard.type("新功能")
     tab.keyboard.press("End")
     tab.keyboard.type("\n\n示例银行手机银行全新升级，转账更快捷。\n")
+    tab.click('[data-md="link"]')
+    tab.fill("#link-search", "信卡还")
+    tab.click("#link-list button:has-text('信用卡还款方式一览')")
+    assert "[信用卡还款方式一览](../card/huankuan-fangshi.md)" in tab.input_value("#body")
     tab.set_input_files("#image-file", files=[{"name": "banner.png", "mimeType": "image/png", "buffer": png_bytes()}])
     tab.wait_for_function("document.getElementById('body').value.includes('![图片](../media/')")
     frame = tab.frame_locator("#preview")
@@ -114,6 +118,7 @@ def test_log_in_search_in_chinese_and_create_an_article_with_an_image(tab, admin
         "() => { const img = document.getElementById('preview').contentDocument.querySelector('article img');"
         " return img && img.complete && img.naturalWidth === 640; }")
     assert frame.locator("h2").filter(has_text="新功能").count() == 1
+    assert frame.locator("article a", has_text="信用卡还款方式一览").get_attribute("href") == "/_preview/card/huankuan-fangshi/"
     assert tab.evaluate("document.getElementById('preview').contentWindow.innerWidth") == 375
     shot(tab, "editor-1280")
 
@@ -123,6 +128,7 @@ def test_log_in_search_in_chinese_and_create_an_article_with_an_image(tab, admin
     saved = next((project.content_dir / "news").glob("shouji-yinhang-*.md"))
     text = saved.read_text(encoding="utf-8")
     assert "title: 手机银行新版上线公告" in text and "## 新功能" in text and "](../media/" in text
+    assert "[信用卡还款方式一览](../card/huankuan-fangshi.md)" in text
     media = list(project.media_dir.rglob("banner-*.png"))
     assert len(media) == 1
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from wxcli import cms, content, frontmatter, trash
-from wxcli.catalog import Catalog, Entry, Query
+from wxcli.catalog import Catalog, Entry, Query, search_entries
 from wxcli.content import DateError, load_columns, parse_date
 from wxcli.errors import ContentError, Problem, WxError
 from wxcli.fsutil import atomic_write_text
@@ -118,8 +118,12 @@ def list_query(params: dict) -> ListQuery:
     )
 
 
-def list_articles(project: Project, query: ListQuery, per_page: int = PER_PAGE) -> Listing:
-    """One page of articles, ranked as ``wx article list`` ranks them (the same catalog search)."""
+def list_articles(project: Project, query: ListQuery, per_page: int = PER_PAGE,
+                  entries: list[Entry] | None = None) -> Listing:
+    """One page of articles, ranked as ``wx article list`` ranks them (the same catalog search).
+
+    ``entries`` are the catalog's (a server passes the ones it keeps in memory).
+    """
     errors = []
 
     def moment(value: str, end_of_day: bool = False) -> datetime | None:
@@ -131,7 +135,7 @@ def list_articles(project: Project, query: ListQuery, per_page: int = PER_PAGE) 
             errors.append(str(exc))
             return None
 
-    found = Catalog(project).search(Query(
+    found = search_entries(Catalog(project).entries() if entries is None else entries, Query(
         title=query.title or None, column=query.column or None, tag=query.tag or None,
         since=moment(query.since), until=moment(query.until, end_of_day=True), drafts=query.status != "published",
     ))
@@ -150,12 +154,11 @@ def status_label(entry) -> str:
     return "置顶" if entry.pinned else "已发布"
 
 
-def title_choices(project: Project) -> list[dict]:
-    """Every article's title and link target, for the editor's 插入文章链接 picker."""
-    return [
-        {"title": e.title, "ref": f"{e.column}/{e.slug}", "draft": e.draft}
-        for e in Catalog(project).search(Query(drafts=True))
-    ]
+def link_choices(project: Project, text: str, entries: list[Entry] | None = None, limit: int = 30) -> list[dict]:
+    """Articles whose title matches ``text`` (fuzzy, drafts too), for the editor's 文章链接 picker."""
+    found = search_entries(Catalog(project).entries() if entries is None else entries,
+                           Query(title=text.strip() or None, drafts=True))
+    return [{"title": e.title, "ref": f"{e.column}/{e.slug}", "draft": e.draft} for e in found[:limit]]
 
 
 # ---------------------------------------------------------------- the article form

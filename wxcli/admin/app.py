@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from wxcli import gitflow, trash
 from wxcli.admin import actions, assist, media, preview
+from wxcli.admin.live import LiveCatalog
 from wxcli.admin.security import COOKIE, Sessions
 from wxcli.content import load_columns
 from wxcli.errors import ContentError, WxError
@@ -53,8 +54,10 @@ class Flash:
         return self._messages.pop(session, [])
 
 
-def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "127.0.0.1") -> bottle.Bottle:
+def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "127.0.0.1",
+                   catalog: LiveCatalog | None = None) -> bottle.Bottle:
     app = bottle.Bottle(catchall=True)
+    catalog = catalog or LiveCatalog(project, watch=False)
     env = _templates()
     flash = Flash()
     request, response = bottle.request, bottle.response
@@ -121,6 +124,8 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
 
     @app.hook("after_request")
     def headers():
+        if request.method == "POST":
+            catalog.invalidate()  # the admin's own writes show at once, without waiting for inotify
         response.set_header("X-Content-Type-Options", "nosniff")
         response.set_header("Referrer-Policy", "same-origin")
         response.set_header("X-Frame-Options", "SAMEORIGIN")
@@ -174,15 +179,14 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
     @app.get("/")
     def article_list():
         q = actions.list_query(query())
-        listing = actions.list_articles(project, q)
+        listing = actions.list_articles(project, q, entries=catalog.entries())
         tags = sorted({t for e in listing.entries for t in e.tags})
         link = lambda **changes: "/?" + urlencode(q.params(**changes))  # noqa: E731
         return page("articles.html", q=q, listing=listing, columns=columns(), statuses=actions.STATUSES,
                     actions=actions.BULK_ACTIONS, link=link, tags=tags, trash=len(trash.items(project)))
 
     def editor(form: actions.ArticleForm, *, ref: str | None, errors=None, status: int = 200):
-        return page("edit.html", status, form=form, ref=ref, errors=errors or {}, columns=columns(),
-                    titles=actions.title_choices(project), max_upload=media.MAX_UPLOAD_BYTES)
+        return page("edit.html", status, form=form, ref=ref, errors=errors or {}, columns=columns())
 
     @app.get("/articles/new")
     def article_new():
@@ -246,6 +250,10 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
     def api_preview():
         result = actions.preview_article(project, actions.ArticleForm.from_request(form()))
         return json_reply({"html": result.html, "problems": [p.message for p in result.problems]})
+
+    @app.get("/api/titles")
+    def api_titles():
+        return json_reply(actions.link_choices(project, query().get("q") or "", entries=catalog.entries()))
 
     @app.post("/api/upload")
     def api_upload():

@@ -7,6 +7,7 @@ import time
 from urllib.parse import quote
 
 from wxcli.admin.app import make_admin_app
+from wxcli.admin.live import LiveCatalog
 from wxcli.admin.security import Sessions, login_token
 from wxcli.errors import WxError
 from wxcli.project import Project
@@ -20,7 +21,8 @@ class AdminServer:
 
         self.token = token or login_token()
         self.sessions = Sessions(self.token)
-        app = make_admin_app(project, self.sessions, bound_host=host)
+        self.catalog = LiveCatalog(project)
+        app = make_admin_app(project, self.sessions, bound_host=host, catalog=self.catalog)
         try:
             self.server = waitress.create_server(app, host=host, port=port, threads=4, ident="wx-admin",
                                                  clear_untrusted_proxy_headers=True)
@@ -57,6 +59,7 @@ class AdminServer:
         else:
             close_all()
         server.task_dispatcher.shutdown()
+        self.catalog.close()
 
 
 def serve(project: Project, host: str, port: int, log=print) -> None:

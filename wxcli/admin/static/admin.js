@@ -163,21 +163,30 @@
 
   var picker = document.getElementById("link-picker");
   var search = document.getElementById("link-search");
-  function openPicker() { search.value = ""; filter(); picker.showModal(); search.focus(); }
-  function filter() {
-    var words = search.value.trim().toLowerCase();
-    picker.querySelectorAll("#link-list li").forEach(function (item) {
-      var title = item.firstElementChild.dataset.title.toLowerCase();
-      var at = 0, ok = true;
-      for (var i = 0; i < words.length && ok; i++) { at = title.indexOf(words[i], at); ok = at >= 0; at++; }
-      item.hidden = !ok;
-    });
+  var list = document.getElementById("link-list");
+  var lookup = null;
+  function openPicker() { search.value = ""; find(); picker.showModal(); search.focus(); }
+  function find() {
+    var mine = lookup = {};
+    fetch("/api/titles?q=" + encodeURIComponent(search.value), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (found) {
+        if (mine !== lookup) return;
+        list.textContent = "";
+        found.forEach(function (article) {
+          var item = document.createElement("li");
+          var button = document.createElement("button");
+          button.type = "button";
+          button.textContent = article.title + (article.draft ? "（草稿）" : "");
+          button.addEventListener("click", function () {
+            picker.close();
+            insert("[" + article.title + "](../" + article.ref + ".md)", "", "");
+          });
+          item.appendChild(button);
+          list.appendChild(item);
+        });
+        if (!found.length) { list.innerHTML = '<li class="muted">没有标题匹配的文章</li>'; }
+      });
   }
-  search.addEventListener("input", filter);
-  picker.querySelectorAll("#link-list button").forEach(function (button) {
-    button.addEventListener("click", function () {
-      picker.close();
-      insert("[" + button.dataset.title + "](../" + button.value + ".md)", "", "");
-    });
-  });
+  search.addEventListener("input", find);
 })();
