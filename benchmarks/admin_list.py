@@ -5,7 +5,7 @@ server on 127.0.0.1, logs in like a browser and times whole requests of the
 landing page, a Chinese fuzzy title search, a publish-time range, column and tag
 filters, drafts only and a deep page: the first request (which builds the index),
 then the median and the slowest of the warm repeats, and the first request after
-an article was edited.
+an article was edited outside the admin and after the admin's own save.
 
     python benchmarks/admin_list.py --articles 10000
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.cookiejar
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -64,23 +65,30 @@ def main() -> None:
         generate(root, options.articles)
         server = AdminServer(load_project(root), "127.0.0.1", 0, token="bench").start()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        opener.open(server.login_url, timeout=60).read()
         url = lambda params: server.url + ("?" + urllib.parse.urlencode(params) if params else "")  # noqa: E731
-        cold = timed_get(opener, url({}))
+        cold = timed_get(opener, server.login_url)  # logs in, then the landing page builds the index
         rows = []
         for label, params in QUERIES:
             times = [timed_get(opener, url(params)) for _ in range(options.repeat)]
             rows.append((label, statistics.median(times), max(times)))
         edited = root / "content" / "news" / "article-0.md"
         edited.write_text(edited.read_text(encoding="utf-8").replace("第0期", "第0期（修订）"), encoding="utf-8")
+        time.sleep(0.5)  # inotify reports the change
         after_edit = timed_get(opener, url({"title": "贷款利率"}))
+        page = opener.open(url({}), timeout=60).read().decode("utf-8")
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"action": "pin", "ref": "news/article-6", "back": "/", "csrf": csrf}).encode()
+        start = time.perf_counter()  # the POST and the list it redirects to, which re-checks every file
+        opener.open(urllib.request.Request(server.url + "articles/bulk", data=form), timeout=60).read()
+        after_save = time.perf_counter() - start
         print(f"\n{options.articles:,} articles, {os.cpu_count()} cores, {options.repeat} requests each, "
               f"files in {root.parent}\n")
         print("| `wx admin` article list, one HTTP request | median s | slowest s |\n|---|---:|---:|")
-        print(f"| first request (builds the index) | {cold:.3f} | |")
+        print(f"| log in + first list (builds the index) | {cold:.3f} | |")
         for label, median, slowest in rows:
             print(f"| {label} | {median:.3f} | {slowest:.3f} |")
-        print(f"| first request after editing one article | {after_edit:.3f} | |")
+        print(f"| first request after an article was edited outside the admin | {after_edit:.3f} | |")
+        print(f"| 置顶 one article + the list it redirects to (re-checks every file) | {after_save:.3f} | |")
         worst = max(slowest for _label, _median, slowest in rows)
         verdict = "within" if worst < BUDGET_SECONDS else "OVER"
         print(f"\nslowest warm request {worst * 1000:.0f} ms: {verdict} the {BUDGET_SECONDS * 1000:.0f} ms budget")

@@ -80,17 +80,32 @@ def test_link_choices_find_titles_fuzzily_drafts_included(project):
     assert len(actions.link_choices(project, "", limit=2)) == 2
 
 
+def _eventually(check, seconds: float = 10.0) -> bool:
+    deadline = time.time() + seconds
+    while not check() and time.time() < deadline:
+        time.sleep(0.05)
+    return check()
+
+
 def test_the_live_catalog_sees_changes_made_outside_the_admin(project):
     live = LiveCatalog(project)
     try:
-        assert len(live.entries()) == 4
-        assert live.entries() is live.entries()  # kept in memory while nothing changes
+        titles = lambda: {e.title for e in live.entries()}  # noqa: E731
+        first = {e.path: e for e in live.entries()}
+        assert len(first) == 4
+        assert all(first[e.path] is e for e in live.entries())  # kept in memory while nothing changes
         (project.content_dir / "news" / "waibu.md").write_text("---\ntitle: 外部新增\ndate: 2026-01-01\n---\n",
                                                                 encoding="utf-8")
-        deadline = time.time() + 10
-        while len(live.entries()) != 5 and time.time() < deadline:
-            time.sleep(0.05)
-        assert "外部新增" in {e.title for e in live.entries()}
+        assert _eventually(lambda: "外部新增" in titles())
+        kept = {e.path: e for e in live.entries()}
+        assert kept["content/card/jifen-duihuan.md"] is first["content/card/jifen-duihuan.md"]  # only one re-read
+        path = project.content_dir / "news" / "chunjie-yingye.md"
+        path.write_text(path.read_text(encoding="utf-8").replace("春节期间", "除夕"), encoding="utf-8")
+        assert _eventually(lambda: "除夕网点营业安排" in titles())
+        path.unlink()
+        assert _eventually(lambda: "除夕网点营业安排" not in titles())
+        (project.content_dir / "card").rename(project.content_dir / "xinyongka")
+        assert _eventually(lambda: {e.column for e in live.entries()} == {"news", "xinyongka"})
     finally:
         live.close()
 

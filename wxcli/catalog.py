@@ -109,6 +109,26 @@ def _row(rel: str, path: Path, signature: str, project: Project) -> tuple:
     )
 
 
+def _entry(r: tuple) -> Entry:
+    """An :class:`Entry` from a row as ``entries`` selects it."""
+    return Entry(
+        path=f"content/{r[0]}", slug=r[1], column=r[2], title=r[3],
+        date=datetime.fromisoformat(r[4]) if r[4] else None, draft=bool(r[5]), pinned=bool(r[6]),
+        tags=json.loads(r[7]), author=r[8], summary=r[9], problem=r[10],
+    )
+
+
+def read_entry(project: Project, rel: str) -> Entry | None:
+    """The entry of one article file (``column/name.md`` under content/) read now; None when it is gone."""
+    path = project.content_dir / rel
+    try:
+        signature = _signature(path.stat())
+    except OSError:
+        return None
+    row = _row(rel, path, signature, project)
+    return _entry((row[0], *row[2:5], *row[6:]))
+
+
 class Catalog:
     """The article index of one project."""
 
@@ -148,14 +168,7 @@ class Catalog:
             ).fetchall()
         finally:
             conn.close()
-        return [
-            Entry(
-                path=f"content/{r[0]}", slug=r[1], column=r[2], title=r[3],
-                date=datetime.fromisoformat(r[4]) if r[4] else None, draft=bool(r[5]), pinned=bool(r[6]),
-                tags=json.loads(r[7]), author=r[8], summary=r[9], problem=r[10],
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
     def search(self, query: Query) -> list[Entry]:
         """Articles matching the query: best title match first, else newest first."""

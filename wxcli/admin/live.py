@@ -2,16 +2,19 @@
 
 :class:`wxcli.catalog.Catalog` checks every file on each query, which is right for a
 command that runs once. A server that answers many requests keeps the entries
-instead and re-checks (through the same catalog, so never stale) only after the
-file system reported a change under content/ (watchdog: inotify on Linux) or
-after the admin itself wrote something.
+instead: a file that inotify (through watchdog) reports changed is read again on
+the next request; a column folder added, moved or removed, or a write by the
+admin itself (whose inotify event may not have arrived by the next request),
+makes the next request re-check every file through the catalog.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from wxcli.catalog import Catalog, Entry
+from wxcli.catalog import Catalog, Entry, read_entry
+from wxcli.content import COLUMN_FILE, is_column_name
 from wxcli.project import Project
 
 
@@ -19,7 +22,8 @@ class LiveCatalog:
     def __init__(self, project: Project, *, watch: bool = True):
         self.catalog = Catalog(project)
         self.project = project
-        self._entries: list[Entry] | None = None
+        self._entries: dict[str, Entry] | None = None  # "column/name.md" → entry
+        self._pending: set[str] = set()  # article files reported changed since the last look
         self._lock = threading.Lock()
         self._generation = 0
         self._observer = None
@@ -34,33 +38,57 @@ class LiveCatalog:
 
         class Changed(FileSystemEventHandler):
             def on_any_event(self, event):
-                if event.event_type not in ("opened", "closed_no_write"):
-                    live.invalidate()
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                if event.is_directory:
+                    if event.event_type != "modified":  # a column added, renamed or removed
+                        live.invalidate()
+                    return
+                for path in (event.src_path, getattr(event, "dest_path", "")):
+                    live.changed(path)
 
         self._observer = Observer()
         self._observer.schedule(Changed(), str(self.project.content_dir), recursive=True)
         self._observer.daemon = True
         self._observer.start()
 
+    def changed(self, path: str) -> None:
+        """Note one changed file; only article files (``content/<column>/<name>.md``) matter."""
+        try:
+            parts = Path(path).relative_to(self.project.content_dir).parts
+        except ValueError:
+            return
+        if len(parts) == 2 and parts[1].endswith(".md") and parts[1] != COLUMN_FILE and is_column_name(parts[0]):
+            with self._lock:
+                self._pending.add("/".join(parts))
+
     def invalidate(self) -> None:
+        """Forget everything: the next look re-checks every file through the catalog."""
         with self._lock:
             self._generation += 1
             self._entries = None
+            self._pending.clear()
 
     def entries(self) -> list[Entry]:
-        """Every article's entry: from memory when nothing changed since the last look, else re-checked."""
+        """Every article's entry: kept in memory, with the files reported changed read again."""
         if self._observer is None:
             return self.catalog.entries()
         with self._lock:
             if self._entries is not None:
-                return self._entries
+                pending, self._pending = self._pending, set()
+                for rel in pending:
+                    entry = read_entry(self.project, rel)
+                    if entry is None:
+                        self._entries.pop(rel, None)
+                    else:
+                        self._entries[rel] = entry
+                return list(self._entries.values())
             generation = self._generation
         fresh = self.catalog.entries()
         with self._lock:
-            if generation == self._generation:  # no change arrived while reading
-                self._entries = fresh
+            if generation == self._generation and self._entries is None:  # nothing moved while reading
+                self._entries = {e.path.removeprefix("content/"): e for e in fresh}
         return fresh
-
     def close(self) -> None:
         if self._observer is not None:
             self._observer.stop()
