@@ -106,6 +106,13 @@ def test_the_live_catalog_sees_changes_made_outside_the_admin(project):
         assert _eventually(lambda: "除夕网点营业安排" not in titles())
         (project.content_dir / "card").rename(project.content_dir / "xinyongka")
         assert _eventually(lambda: {e.column for e in live.entries()} == {"news", "xinyongka"})
+        full_checks = []
+        live.invalidate = lambda: full_checks.append(1)
+        for n in range(20):  # after sync() the writes made before it are seen at once, no waiting
+            actions.save_article(project, ArticleForm(title=f"同步{n}", column="news", date="2026-01-01 08:00"))
+            live.sync()
+            assert f"同步{n}" in titles()
+        assert full_checks == [] and not list(project.content_dir.glob(".wx-admin-sync-*"))
     finally:
         live.close()
 

@@ -3,19 +3,22 @@
 :class:`wxcli.catalog.Catalog` checks every file on each query, which is right for a
 command that runs once. A server that answers many requests keeps the entries
 instead: a file that inotify (through watchdog) reports changed is read again on
-the next request; a column folder added, moved or removed, or a write by the
-admin itself (whose inotify event may not have arrived by the next request),
-makes the next request re-check every file through the catalog.
+the next request; a column folder added, moved or removed makes the next request
+re-check every file through the catalog. After its own writes the admin calls
+:meth:`LiveCatalog.sync`, which waits until inotify has reported them.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 from wxcli.catalog import Catalog, Entry, read_entry
 from wxcli.content import COLUMN_FILE, is_column_name
 from wxcli.project import Project
+
+SYNC_MARKER = ".wx-admin-sync-"  # hidden: wx serve --watch and git ignore it for the instant it exists
 
 
 class LiveCatalog:
@@ -27,6 +30,7 @@ class LiveCatalog:
         self._lock = threading.Lock()
         self._generation = 0
         self._observer = None
+        self._waiting: dict[str, threading.Event] = {}
         if watch and project.content_dir.is_dir():
             self._start_watching()
 
@@ -46,6 +50,9 @@ class LiveCatalog:
                     return
                 for path in (event.src_path, getattr(event, "dest_path", "")):
                     live.changed(path)
+                name = Path(event.src_path).name
+                if name.startswith(SYNC_MARKER):
+                    live.synced(name.removeprefix(SYNC_MARKER))
 
         self._observer = Observer()
         self._observer.schedule(Changed(), str(self.project.content_dir), recursive=True)
@@ -61,6 +68,37 @@ class LiveCatalog:
         if len(parts) == 2 and parts[1].endswith(".md") and parts[1] != COLUMN_FILE and is_column_name(parts[0]):
             with self._lock:
                 self._pending.add("/".join(parts))
+
+    def sync(self, timeout: float = 1.0) -> None:
+        """Return once inotify has reported every write made before the call.
+
+        inotify keeps events in order, so when a marker file written now is
+        reported, so has everything before it; without that in ``timeout``,
+        everything is re-checked instead.
+        """
+        if self._observer is None:
+            return
+        token = uuid.uuid4().hex
+        arrived = threading.Event()
+        with self._lock:
+            self._waiting[token] = arrived
+        try:
+            marker = self.project.content_dir / f"{SYNC_MARKER}{token}"
+            marker.write_bytes(b"")
+            marker.unlink()
+            if not arrived.wait(timeout):
+                self.invalidate()
+        except OSError:
+            self.invalidate()
+        finally:
+            with self._lock:
+                self._waiting.pop(token, None)
+
+    def synced(self, token: str) -> None:
+        with self._lock:
+            arrived = self._waiting.get(token)
+        if arrived is not None:
+            arrived.set()
 
     def invalidate(self) -> None:
         """Forget everything: the next look re-checks every file through the catalog."""
