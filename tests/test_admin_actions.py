@@ -285,7 +285,10 @@ def test_delete_lists_titles_and_keeps_uncommitted_work_in_the_trash(project):
 
 
 def test_columns_add_edit_rename_and_delete_follow_the_cli_rules(project):
-    actions.create_column(project, ColumnForm(slug="pension", title="养老金融", order="", description="养老相关。"))
+    actions.create_column(project, ColumnForm(slug="pension", title="养老金融", order="", description="养老相关。",
+                                              cover="media/2026/pension.jpg"))
+    assert (project.content_dir / "pension" / "_column.md").read_text(encoding="utf-8") == (
+        "---\ntitle: 养老金融\norder: 3\ncover: media/2026/pension.jpg\n---\n\n养老相关。\n")
     listed = {c["slug"]: c for c in actions.columns_with_counts(project)}
     assert listed["pension"]["order"] == 3 and listed["card"]["articles"] == 2
     with pytest.raises(WxError):

@@ -10,7 +10,7 @@ never leave content/.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -477,12 +477,13 @@ def _order(value: str) -> int | None:
 
 
 def create_column(project: Project, form: ColumnForm) -> Path:
+    """As ``wx column new``, plus the cover when one is given."""
     if not form.title.strip():
         raise WxError("栏目名称不能为空")
-    path = cms.create_column(project, form.title.strip(), form.slug.strip(), _order(form.order), form.description.strip())
+    slug = form.slug.strip()
+    path = cms.create_column(project, form.title.strip(), slug, _order(form.order), form.description.strip())
     if form.cover.strip():
-        update_column(project, form.slug.strip(), ColumnForm(cover=form.cover, title=form.title, order=form.order,
-                                                             description=form.description.strip()))
+        update_column(project, slug, replace(column_form(project, slug), cover=form.cover))
     return path
 
 

@@ -33,10 +33,11 @@ LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
 PUBLIC_PATHS = {"/login"}
 
 
-def _templates() -> Environment:
+def _templates(tz) -> Environment:
+    """Jinja2 with autoescaping on: whatever an editor typed is shown as text."""
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["datetime"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+    env.filters["datetime"] = lambda moment: moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
     env.globals["status_label"] = actions.status_label
     return env
 
@@ -58,7 +59,7 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
                    catalog: LiveCatalog | None = None) -> bottle.Bottle:
     app = bottle.Bottle(catchall=True)
     catalog = catalog or LiveCatalog(project, watch=False)
-    env = _templates()
+    env = _templates(project.timezone)
     flash = Flash()
     request, response = bottle.request, bottle.response
 
