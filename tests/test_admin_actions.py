@@ -59,6 +59,10 @@ def test_list_ranks_as_wx_article_list_and_filters(project):
         "lilv-tiaozheng", "chunjie-yingye"}
     ranged = actions.list_articles(project, ListQuery(since="2026-01-01", until="2026-03-05"))
     assert [e.slug for e in ranged.entries] == ["huankuan-fangshi"]  # until includes the whole day
+    (project.content_dir / "news" / "broken.md").write_text("---\ntitle: 坏\n---\n", encoding="utf-8")
+    broken = actions.list_articles(project, ListQuery())
+    assert broken.total == 4 and [e.problem for e in broken.broken] == [
+        "content/news/broken.md:2: 缺少必填字段 date（发布时间）"]
     bad = actions.list_articles(project, ListQuery(since="去年"))
     assert bad.errors and "无法识别的日期" in bad.errors[0]
 

@@ -252,3 +252,54 @@ def _env() -> dict:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "WX_ADMIN_TOKEN"} | {"COLUMNS": "200"}
+
+
+def test_columns_add_edit_and_delete_over_http(client, running):
+    project, _server = running
+    status, headers, _ = client.post("/columns/new", {"title": "养老金融", "slug": "pension", "order": "", "cover": "",
+                                                      "description": "养老相关。"})
+    assert status == 303 and (project.content_dir / "pension" / "_column.md").is_file()
+    status, _h, body = client.get("/columns")
+    assert "养老金融" in body and "已新建栏目" in body
+    status, _h, _ = client.post("/columns/pension", {"title": "养老金融服务", "order": "5", "cover": "",
+                                                     "description": "养老相关。"})
+    assert status == 303
+    assert "title: 养老金融服务\norder: 5\n" in (project.content_dir / "pension" / "_column.md").read_text(encoding="utf-8")
+    status, _h, body = client.post("/columns/new", {"title": "重复", "slug": "pension"})
+    assert status == 400 and "已存在" in body
+    status, _h, _ = client.post("/columns/card/delete", {"move_to": "news"})
+    assert status == 303 and not (project.content_dir / "card").exists()
+    assert (project.content_dir / "news" / "huankuan-fangshi.md").is_file()
+
+
+def test_bulk_delete_without_script_asks_on_a_page_first(client, running):
+    project, _server = running
+    status, _h, body = client.post("/articles/bulk", [("action", "delete"), ("ref", "news/chunjie-yingye"),
+                                                      ("ref", "card/huankuan-fangshi")])
+    assert status == 200 and "确定删除这些文章" in body
+    assert "春节期间网点营业安排" in body and "信用卡还款方式一览" in body
+    assert (project.content_dir / "news" / "chunjie-yingye.md").is_file()
+
+
+def test_logout_ends_the_session(client, running):
+    assert client.get("/")[0] == 200
+    status, _h, _ = client.post("/logout", {})
+    assert status == 303
+    assert client.get("/")[0] == 401
+
+
+def test_questions_page_and_the_chat_endpoint(client, running):
+    project, _server = running
+    from wxcli.state import LogWriter, MessageRow
+
+    writer = LogWriter(project.state_path)
+    for n in range(3):
+        writer.add(MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
+                              rule="default", reply_kind="text", unanswered=1))
+    writer.close()
+    status, _h, body = client.get("/questions")
+    assert status == 200 and "&lt;b&gt;外币兑换&lt;/b&gt;" in body and "<td>3</td>" in body
+    status, _h, body = client.post("/api/ask", {"text": "你好"})
+    reply = json.loads(body)
+    assert status == 200 and reply["text"] and "rule" in reply
+    assert client.post("/api/ask", {"text": "  "})[0] == 400

@@ -98,6 +98,7 @@ class Listing:
     page: int
     pages: int
     errors: list[str] = field(default_factory=list)
+    broken: list[Entry] = field(default_factory=list)  # files that do not validate: not listed, named here
 
 
 def list_query(params: dict) -> ListQuery:
@@ -135,7 +136,8 @@ def list_articles(project: Project, query: ListQuery, per_page: int = PER_PAGE,
             errors.append(str(exc))
             return None
 
-    found = search_entries(Catalog(project).entries() if entries is None else entries, Query(
+    entries = Catalog(project).entries() if entries is None else entries
+    found = search_entries(entries, Query(
         title=query.title or None, column=query.column or None, tag=query.tag or None,
         since=moment(query.since), until=moment(query.until, end_of_day=True), drafts=query.status != "published",
     ))
@@ -145,7 +147,8 @@ def list_articles(project: Project, query: ListQuery, per_page: int = PER_PAGE,
         found = [e for e in found if e.pinned and not e.draft]
     pages = max(1, -(-len(found) // per_page))
     page = min(query.page, pages)
-    return Listing(found[(page - 1) * per_page: page * per_page], len(found), page, pages, errors)
+    broken = sorted((e for e in entries if e.problem), key=lambda e: e.path)
+    return Listing(found[(page - 1) * per_page: page * per_page], len(found), page, pages, errors, broken)
 
 
 def status_label(entry) -> str:
