@@ -303,3 +303,11 @@ def test_questions_page_and_the_chat_endpoint(client, running):
     reply = json.loads(body)
     assert status == 200 and reply["text"] and "rule" in reply
     assert client.post("/api/ask", {"text": "  "})[0] == 400
+
+
+def test_a_port_in_use_is_one_chinese_line(running):
+    project, server = running
+    from wxcli.errors import WxError
+
+    with pytest.raises(WxError, match="端口已被占用"):
+        AdminServer(project, "127.0.0.1", server.server.effective_port)

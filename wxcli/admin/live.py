@@ -31,10 +31,13 @@ class LiveCatalog:
         self._generation = 0
         self._observer = None
         self._waiting: dict[str, threading.Event] = {}
-        if watch and project.content_dir.is_dir():
-            self._start_watching()
+        if watch:
+            self.watch()
 
-    def _start_watching(self) -> None:
+    def watch(self) -> None:
+        """Start keeping entries in memory, following inotify (without content/, every look re-checks)."""
+        if self._observer is not None or not self.project.content_dir.is_dir():
+            return
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from urllib.parse import quote
@@ -21,13 +22,16 @@ class AdminServer:
 
         self.token = token or login_token()
         self.sessions = Sessions(self.token)
-        self.catalog = LiveCatalog(project)
-        app = make_admin_app(project, self.sessions, bound_host=host, catalog=self.catalog)
+        catalog = LiveCatalog(project, watch=False)
+        app = make_admin_app(project, self.sessions, bound_host=host, catalog=catalog)
         try:
             self.server = waitress.create_server(app, host=host, port=port, threads=4, ident="wx-admin",
                                                  clear_untrusted_proxy_headers=True)
         except OSError as exc:
-            raise WxError(f"无法监听 {host}:{port}：{exc.strerror or exc}") from None
+            reason = "端口已被占用（换一个 --port）" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise WxError(f"无法监听 {host}:{port}：{reason}") from None
+        catalog.watch()
+        self.catalog = catalog
         self.host = host
         self._thread: threading.Thread | None = None
 
