@@ -421,6 +421,9 @@ def test_ask_runs_the_engine_on_the_current_files_and_questions_come_from_the_lo
     reply = assist.ask(project, "营业时间")
     assert reply.text and not reply.unanswered
     assert assist.unanswered_questions(project) == []
+    with (root / "flows" / "answers" / "service.yml").open("a", encoding="utf-8") as answers:
+        answers.write("\n- id: admin-new-answer\n  keywords: [火星网点]\n  match: exact\n  reply: 火星网点明年开业。\n")
+    assert assist.ask(project, "火星网点").text == "火星网点明年开业。"  # the files as they are now
 
     writer = LogWriter(project.state_path)
     now = time.time()
