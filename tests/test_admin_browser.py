@@ -131,6 +131,8 @@ def test_log_in_search_in_chinese_and_create_an_article_with_an_image(tab, admin
     assert "[信用卡还款方式一览](../card/huankuan-fangshi.md)" in text
     media = list(project.media_dir.rglob("banner-*.png"))
     assert len(media) == 1
+    tab.goto(server.url + "articles/new")
+    assert not tab.locator("#draft-found").is_visible()  # the saved article's draft was cleared
 
 
 def test_a_bad_date_is_shown_beside_its_field_and_the_text_is_kept(tab, admin):
@@ -143,6 +145,29 @@ def test_a_bad_date_is_shown_beside_its_field_and_the_text_is_kept(tab, admin):
     assert "无法识别的日期" in tab.locator('label:has(input[name="date"]) .field-error').inner_text()
     assert tab.input_value("#body").strip() == "编辑认真写下的一大段正文。"
     assert tab.input_value('input[name="date"]') == "下周一"
+
+
+def test_text_typed_before_the_session_ended_comes_back(tab, admin):
+    project, server = admin
+    edit = server.url + "articles/news/lilv-tiaozheng/edit"
+    tab.goto(edit)
+    tab.fill("#body", "会话过期前写下的正文。")
+    for session in list(server.sessions._sessions):
+        server.sessions.close(session)  # as when wx admin restarts
+    tab.click("#save")
+    tab.wait_for_load_state("load")
+    assert "请先登录" in tab.inner_text("main")
+    tab.goto(server.login_url)
+    tab.goto(edit)
+    assert tab.locator("#draft-found").is_visible()
+    assert tab.input_value("#body").strip() != "会话过期前写下的正文。"
+    tab.click("#draft-restore")
+    assert tab.input_value("#body") == "会话过期前写下的正文。"
+    tab.click("#save")
+    tab.wait_for_selector(".flash")
+    assert "会话过期前写下的正文。" in (project.content_dir / "news" / "lilv-tiaozheng.md").read_text(encoding="utf-8")
+    tab.goto(edit)
+    assert not tab.locator("#draft-found").is_visible()
 
 
 def test_edit_one_field_and_the_git_diff_is_one_line(tab, admin):

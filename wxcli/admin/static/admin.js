@@ -101,7 +101,50 @@
       frame.dataset.version = String(mine);
     });
   }
-  function changed() { dirty = true; clearTimeout(timer); timer = setTimeout(refresh, 300); }
+  // A copy of the form in this browser, so nothing typed is lost to an expired session or a closed tab.
+  var draftKey = "wx-admin-draft:" + form.getAttribute("action");
+  var skipped = { csrf: true, digest: true };
+  function fields() {
+    var found = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || skipped[el.name]) return;
+      found[el.name] = el.type === "checkbox" ? el.checked : el.value;
+    });
+    return found;
+  }
+  function backup() {
+    try { localStorage.setItem(draftKey, JSON.stringify({ at: Date.now(), fields: fields() })); } catch (e) { /* storage full or off */ }
+  }
+  function storedDraft() {
+    try { return JSON.parse(localStorage.getItem(draftKey) || "null"); } catch (e) { return null; }
+  }
+  if (form.dataset.saved) {
+    localStorage.removeItem(draftKey);
+    var created = JSON.parse(localStorage.getItem("wx-admin-draft:/articles/new") || "null");
+    if (created && created.fields.title === fields().title) localStorage.removeItem("wx-admin-draft:/articles/new");
+  } else {
+    var draft = storedDraft();
+    if (draft && JSON.stringify(draft.fields) !== JSON.stringify(fields())) {
+      document.getElementById("draft-time").textContent = new Date(draft.at).toLocaleString("zh-CN");
+      document.getElementById("draft-found").hidden = false;
+    }
+  }
+  document.getElementById("draft-restore").addEventListener("click", function () {
+    var draft = storedDraft();
+    if (!draft) return;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || skipped[el.name] || !(el.name in draft.fields)) return;
+      if (el.type === "checkbox") el.checked = draft.fields[el.name]; else el.value = draft.fields[el.name];
+    });
+    document.getElementById("draft-found").hidden = true;
+    changed();
+  });
+  document.getElementById("draft-discard").addEventListener("click", function () {
+    localStorage.removeItem(draftKey);
+    document.getElementById("draft-found").hidden = true;
+  });
+
+  function changed() { dirty = true; backup(); clearTimeout(timer); timer = setTimeout(refresh, 300); }
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
   form.addEventListener("submit", function () { dirty = false; });
