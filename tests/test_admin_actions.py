@@ -172,6 +172,11 @@ def test_unticking_and_emptying_remove_lines_and_the_body_is_replaced(project):
     assert numstat(project.root) == ["2\t2\tcontent/news/lilv-tiaozheng.md"]
 
 
+def test_posted_fields_stay_one_line_and_the_body_keeps_its_lines():
+    form = ArticleForm.from_request({"title": "第一行\r\nauthor: 冒充", "body": "甲\r\n乙\r\n", "draft": "1"})
+    assert (form.title, form.body, form.draft, form.pinned) == ("第一行 author: 冒充", "甲\n乙\n", True, False)
+
+
 def test_an_invalid_edit_writes_nothing_and_keeps_the_errors_by_field(project):
     path = actions.article_path(project, "news/lilv-tiaozheng")
     before = path.read_bytes()

@@ -189,7 +189,8 @@ class ArticleForm:
     def from_request(cls, forms) -> "ArticleForm":
         text = {name: (forms.get(name) or "") for name in
                 ("title", "column", "slug", "date", "summary", "cover", "tags", "author", "keywords", "body", "digest")}
-        text["body"] = text["body"].replace("\r\n", "\n")
+        for name in text:  # one-line fields stay one line in the front matter, whatever was posted
+            text[name] = text[name].replace("\r\n", "\n") if name == "body" else " ".join(text[name].splitlines())
         return cls(**text, draft=bool(forms.get("draft")), pinned=bool(forms.get("pinned")))
 
 
