@@ -310,4 +310,4 @@ def test_a_port_in_use_is_one_chinese_line(running):
     from wxcli.errors import WxError
 
     with pytest.raises(WxError, match="端口已被占用"):
-        AdminServer(project, "127.0.0.1", server.server.effective_port)
+        AdminServer(project, "127.0.0.1", server.port)

@@ -55,6 +55,17 @@ class Flash:
         return self._messages.pop(session, [])
 
 
+def _discard_body(environ: dict, length: int, at_most: int = 64 * 1024 * 1024) -> None:
+    """Read an oversized body away, so the client that sent it can read the 413 (up to ``at_most``)."""
+    stream = environ["wsgi.input"]
+    left = min(length, at_most)
+    while left > 0:
+        chunk = stream.read(min(left, 1024 * 1024))
+        if not chunk:
+            break
+        left -= len(chunk)
+
+
 def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "127.0.0.1",
                    catalog: LiveCatalog | None = None) -> bottle.Bottle:
     app = bottle.Bottle(catchall=True)
@@ -113,6 +124,7 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
             bottle.abort(400, "只接受来自本机地址（127.0.0.1 或 localhost）的访问")
         limit = MAX_UPLOAD_BYTES if request.path == "/api/upload" else MAX_FORM_BYTES
         if (request.content_length or 0) > limit:
+            _discard_body(request.environ, request.content_length)
             bottle.abort(413, f"请求太大（上限 {limit // 1048576} MB）")
         if request.path in PUBLIC_PATHS or request.path.startswith("/static/"):
             return
@@ -187,7 +199,8 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
                     actions=actions.BULK_ACTIONS, link=link, tags=tags, trash=len(trash.items(project)))
 
     def editor(form: actions.ArticleForm, *, ref: str | None, errors=None, status: int = 200):
-        return page("edit.html", status, form=form, ref=ref, errors=errors or {}, columns=columns())
+        return page("edit.html", status, form=form, ref=ref, errors=errors or {}, columns=columns(),
+                    max_upload=media.MAX_UPLOAD_BYTES)
 
     @app.get("/articles/new")
     def article_new():

@@ -1,4 +1,4 @@
-"""Running ``wx admin``: the bottle app on waitress (threads, one process), started and stopped cleanly."""
+"""Running ``wx admin``: the bottle app on a threaded server in one process, started and stopped cleanly."""
 
 from __future__ import annotations
 
@@ -6,27 +6,30 @@ import errno
 import threading
 import time
 from urllib.parse import quote
+from wsgiref.simple_server import make_server
 
 from wxcli.admin.app import make_admin_app
 from wxcli.admin.live import LiveCatalog
 from wxcli.admin.security import Sessions, login_token
 from wxcli.errors import WxError
 from wxcli.project import Project
+from wxcli.site.preview import _QuietHandler, _ThreadingServer
 
 
 class AdminServer:
-    """The admin back end on ``host:port`` (port 0 picks a free one); ``login_url`` carries the token."""
+    """The admin back end on ``host:port`` (port 0 picks a free one); ``login_url`` carries the token.
+
+    One process, a thread per request (the standard library's server, as the site
+    preview uses): a handful of editors, never the public.
+    """
 
     def __init__(self, project: Project, host: str = "127.0.0.1", port: int = 8100, token: str | None = None):
-        import waitress
-
         self.token = token or login_token()
         self.sessions = Sessions(self.token)
         catalog = LiveCatalog(project, watch=False)
         app = make_admin_app(project, self.sessions, bound_host=host, catalog=catalog)
         try:
-            self.server = waitress.create_server(app, host=host, port=port, threads=4, ident="wx-admin",
-                                                 clear_untrusted_proxy_headers=True)
+            self.server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
         except OSError as exc:
             reason = "端口已被占用（换一个 --port）" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
             raise WxError(f"无法监听 {host}:{port}：{reason}") from None
@@ -36,33 +39,28 @@ class AdminServer:
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.server.effective_port}/"
+        return f"http://{host}:{self.port}/"
 
     @property
     def login_url(self) -> str:
         return f"{self.url}login?token={quote(self.token)}"
 
     def start(self) -> "AdminServer":
-        self._thread = threading.Thread(target=self.server.run, name="wx-admin", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="wx-admin", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Close every socket from inside waitress's own loop (closing them from here races its select)."""
-        server = self.server
-
-        def close_all():
-            for channel in list(server._map.values()):
-                channel.close()
-
-        if self._thread is not None and self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)
+        if self._thread is not None:
+            self.server.shutdown()
             self._thread.join(timeout=5)
-        else:
-            close_all()
-        server.task_dispatcher.shutdown()
+        self.server.server_close()
         self.catalog.close()
 
 

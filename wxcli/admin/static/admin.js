@@ -5,7 +5,17 @@
 
   function post(url, body) {
     return fetch(url, { method: "POST", body: body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" })
-      .then(function (r) { return r.json().then(function (data) { data.status = r.status; return data; }); });
+      .then(function (r) {
+        return r.text().then(function (text) {
+          var data;
+          try { data = JSON.parse(text); } catch (e) {
+            data = { error: r.status === 401 ? "登录已失效：请用 wx admin 启动时打印的链接重新登录（你写的内容已存在本浏览器里）"
+                                             : "请求没有完成（HTTP " + r.status + "）" };
+          }
+          data.status = r.status;
+          return data;
+        });
+      });
   }
 
   // ------------------------------------------------------------ chat pane
@@ -92,7 +102,7 @@
     post("/api/preview", new FormData(form)).then(function (data) {
       if (mine !== sequence) return;
       problems.textContent = "";
-      (data.problems || []).forEach(function (text) {
+      (data.error ? [data.error] : data.problems || []).forEach(function (text) {
         var item = document.createElement("li");
         item.textContent = text;
         problems.appendChild(item);
@@ -180,7 +190,12 @@
     button.addEventListener("click", function () { actions[button.dataset.md](); });
   });
 
+  var maxUpload = Number(form.dataset.maxUpload || 0);
   function upload(file) {
+    if (maxUpload && file.size > maxUpload) {
+      status.textContent = "图片未保存：" + (file.name || "图片") + " 有 " + (file.size / 1048576).toFixed(1) + " MB，上限 " + Math.round(maxUpload / 1048576) + " MB";
+      return;
+    }
     var data = new FormData();
     data.append("image", file, file.name || "image.png");
     status.textContent = "正在上传 " + (file.name || "图片") + "…";
