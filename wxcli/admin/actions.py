@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from wxcli import cms, content, frontmatter, trash
-from wxcli.catalog import Catalog, Entry, Query, search_entries
+from wxcli.catalog import Catalog, Entry, Query, read_entry, search_entries
 from wxcli.content import DateError, load_columns, parse_date
 from wxcli.errors import ContentError, Problem, WxError
 from wxcli.fsutil import atomic_write_text
@@ -419,9 +419,14 @@ class Deleted:
     trash_id: str | None  # where uncommitted work was kept, if it had to be
 
 
+def title_of(project: Project, path: Path) -> str:
+    """An article's title as the list shows it (its slug when the file does not validate)."""
+    return read_entry(project, f"{path.parent.name}/{path.name}").title
+
+
 def deletion_titles(project: Project, refs: list[str]) -> list[tuple[str, str]]:
     """(ref, title) of each article the confirmation dialog lists."""
-    return [(ref, cms.title_of(project, article_path(project, ref))) for ref in dict.fromkeys(refs)]
+    return [(ref, title_of(project, article_path(project, ref))) for ref in dict.fromkeys(refs)]
 
 
 def delete_articles(project: Project, refs: list[str]) -> list[Deleted]:
@@ -429,7 +434,7 @@ def delete_articles(project: Project, refs: list[str]) -> list[Deleted]:
     paths = [article_path(project, ref) for ref in dict.fromkeys(refs)]
     if not paths:
         raise WxError("请先勾选要删除的文章")
-    titles = [cms.title_of(project, path) for path in paths]
+    titles = [title_of(project, path) for path in paths]
     kept = cms.delete_files(project, paths, titles)
     return [Deleted(t, project.relative(p), k.id if k else None) for t, p, k in zip(titles, paths, kept)]
 
