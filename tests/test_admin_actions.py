@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -237,6 +238,16 @@ def test_symlinks_out_of_the_project_are_refused(project, tmp_path):
     (project.media_dir / "out").symlink_to(outside)
     with pytest.raises(WxError):
         actions.article_path(project, "news/leak")
+    shutil.copytree(project.content_dir / "card", outside / "column")
+    (project.content_dir / "outcol").symlink_to(outside / "column")
+    before = (outside / "column" / "_column.md").read_bytes()
+    for attempt in (lambda: actions.update_column(project, "outcol", ColumnForm(title="改写")),
+                    lambda: actions.delete_column(project, "outcol", "news"),
+                    lambda: actions.rename_column(project, "outcol", "elsewhere"),
+                    lambda: actions.article_path(project, "outcol/huankuan-fangshi")):
+        with pytest.raises(WxError):
+            attempt()
+    assert (outside / "column" / "_column.md").read_bytes() == before
     with pytest.raises(WxError):
         actions.media_path(project, "out/secret.md")
     for rel in ("../wx.toml", "/etc/passwd", "2026/../../wx.toml", ".hidden", ""):
@@ -413,7 +424,6 @@ def test_check_errors_block_the_submission(project):
 
 
 def test_ask_runs_the_engine_on_the_current_files_and_questions_come_from_the_log(tmp_path):
-    import shutil
 
     from wxcli.state import LogWriter, MessageRow
 

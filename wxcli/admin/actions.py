@@ -463,6 +463,14 @@ class ColumnForm:
                       for name in ("slug", "title", "order", "cover", "description")})
 
 
+def require_column(project: Project, slug: str):
+    """The column ``slug`` from a request, refused when its folder leads out of content/ (a symlink)."""
+    column = cms.require_column(project, slug)
+    if not _inside(column.path, project.content_dir):
+        raise WxError(f"栏目 {slug!r} 的目录指向 content/ 之外，后台不修改它")
+    return column
+
+
 def columns_with_counts(project: Project) -> list[dict]:
     columns, _problems = load_columns(project)
     counts = cms.column_counts(project)
@@ -471,7 +479,7 @@ def columns_with_counts(project: Project) -> list[dict]:
 
 
 def column_form(project: Project, slug: str) -> ColumnForm:
-    column = cms.require_column(project, slug)
+    column = require_column(project, slug)
     return ColumnForm(slug, column.title, str(column.order), column.cover or "", column.description)
 
 
@@ -498,7 +506,7 @@ def create_column(project: Project, form: ColumnForm) -> Path:
 
 def update_column(project: Project, slug: str, form: ColumnForm) -> Path:
     """Title, order, cover and description of a column, with the same minimal diffs as articles."""
-    column = cms.require_column(project, slug)
+    column = require_column(project, slug)
     path = column.path
     original = path.read_text(encoding="utf-8")
     meta = frontmatter.parse(original).meta
@@ -518,9 +526,13 @@ def update_column(project: Project, slug: str, form: ColumnForm) -> Path:
 
 def rename_column(project: Project, old: str, new: str) -> Path:
     """As ``wx column rename``: the folder moves with its articles; links into it follow."""
+    require_column(project, old)
     return cms.rename_column(project, old, new.strip())
 
 
 def delete_column(project: Project, slug: str, move_to: str = "") -> list[Path]:
     """As ``wx column delete``: refused while it has articles, unless they move to ``move_to``."""
+    require_column(project, slug)
+    if move_to:
+        require_column(project, move_to)
     return cms.delete_column(project, slug, move_to or None)
