@@ -424,7 +424,6 @@ def test_check_errors_block_the_submission(project):
 
 
 def test_ask_runs_the_engine_on_the_current_files_and_questions_come_from_the_log(tmp_path):
-
     from wxcli.state import LogWriter, MessageRow
 
     repo = Path(__file__).resolve().parent.parent
