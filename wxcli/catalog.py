@@ -107,6 +107,27 @@ def _row(rel: str, path: Path, signature: str, project: Project) -> tuple:
     )
 
 
+def _entry(r: tuple) -> Entry:
+    """An :class:`Entry` from a row as ``entries`` selects it (the initials column is optional)."""
+    return Entry(
+        path=f"content/{r[0]}", slug=r[1], column=r[2], title=r[3],
+        date=datetime.fromisoformat(r[4]) if r[4] else None, draft=bool(r[5]), pinned=bool(r[6]),
+        tags=json.loads(r[7]), author=r[8], summary=r[9], problem=r[10],
+        initials=tuple(json.loads(r[11])) if len(r) > 11 and r[11] else (),
+    )
+
+
+def read_entry(project: Project, rel: str) -> Entry | None:
+    """The entry of one article file (``column/name.md`` under content/) read now; None when it is gone."""
+    path = project.content_dir / rel
+    try:
+        signature = _signature(path.stat())
+    except OSError:
+        return None
+    row = _row(rel, path, signature, project)
+    return _entry((row[0], *row[2:5], *row[6:]))
+
+
 class Catalog:
     """The article index of one project."""
 
@@ -152,15 +173,7 @@ class Catalog:
             ).fetchall()
         finally:
             conn.close()
-        return [
-            Entry(
-                path=f"content/{r[0]}", slug=r[1], column=r[2], title=r[3],
-                date=datetime.fromisoformat(r[4]) if r[4] else None, draft=bool(r[5]), pinned=bool(r[6]),
-                tags=json.loads(r[7]), author=r[8], summary=r[9], problem=r[10],
-                initials=tuple(json.loads(r[11])) if r[11] else (),
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
     @staticmethod
     def _fill_initials(conn: sqlite3.Connection) -> None:
