@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import http.cookiejar
 import io
 import json
@@ -290,13 +291,14 @@ def test_logout_ends_the_session(client, running):
 
 def test_questions_page_and_the_chat_endpoint(client, running):
     project, _server = running
-    from wxcli.state import LogWriter, MessageRow
+    from wxcli.state import Exchange, MessageRow, StateStore
 
-    writer = LogWriter(project.state_path)
+    store = StateStore(project.state_path)
     for n in range(3):
-        writer.add(MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
-                              rule="default", reply_kind="text", unanswered=1))
-    writer.close()
+        store.save(Exchange(user=f"u{n}", rows=[MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text",
+                                                           text="<b>外币兑换</b>", rule="default", reply_kind="text",
+                                                           unanswered=1)]))
+    store.close()
     status, _h, body = client.get("/questions")
     assert status == 200 and "&lt;b&gt;外币兑换&lt;/b&gt;" in body and "<td>3</td>" in body
     status, _h, body = client.post("/api/ask", {"text": "你好"})
@@ -311,3 +313,43 @@ def test_a_port_in_use_is_one_chinese_line(running):
 
     with pytest.raises(WxError, match="端口已被占用"):
         AdminServer(project, "127.0.0.1", server.port)
+
+
+def _edit_fields(body: str) -> dict:
+    """The edit form's fields as the page holds them (what a browser would post back)."""
+    fields = dict(re.findall(r'<input type="hidden" name="(original|slug)" value="([^"]*)"', body))
+    for name in ("title", "date", "tags", "author"):
+        found = re.search(rf'name="{name}" value="([^"]*)"', body)
+        fields[name] = found.group(1) if found else ""
+    fields["body"] = re.search(r'<textarea[^>]*name="body"[^>]*>\n?(.*?)</textarea>', body, re.S).group(1)
+    fields = {name: html.unescape(value) for name, value in fields.items()}
+    return {**fields, "column": "news", "pinned": "1"}
+
+
+def test_a_save_over_a_file_changed_meanwhile_merges_or_shows_the_conflict(client, running):
+    project, _server = running
+    path = project.content_dir / "news" / "lilv-tiaozheng.md"
+    _s, _h, page = client.get("/articles/news/lilv-tiaozheng/edit")
+    fields = _edit_fields(page)
+    path.write_text(path.read_text(encoding="utf-8").replace("详情", "更多详情"), encoding="utf-8")  # wx article set
+    status, headers, _ = client.post("/articles/news/lilv-tiaozheng/edit", {**fields, "title": "利率调整公告（修订）"})
+    assert status == 303
+    assert headers["Location"].endswith("/articles/news/lilv-tiaozheng/edit")
+    _s, _h, page = client.get("/articles/news/lilv-tiaozheng/edit")
+    assert "已自动合并" in page
+    text = path.read_text(encoding="utf-8")
+    assert "title: 利率调整公告（修订）" in text and "更多详情" in text
+
+    fields = _edit_fields(page)
+    theirs = text.replace("下调。", "下调0.1个百分点。")
+    path.write_text(theirs, encoding="utf-8")
+    mine = {**fields, "body": fields["body"].replace("下调。", "下调，月供减少。")}
+    status, _h, page = client.post("/articles/news/lilv-tiaozheng/edit", mine)
+    assert status == 409 and "两边改了同一处" in page and "&lt;&lt;&lt;&lt;&lt;&lt;&lt; 磁盘上的版本" in page
+    assert "月供减少" in page and 'id="keep-both"' in page
+    assert path.read_text(encoding="utf-8") == theirs  # never overwritten
+    status, headers, _ = client.post("/articles/news/lilv-tiaozheng/keep-both", mine)
+    assert status == 303 and headers["Location"].endswith("/articles/news/lilv-tiaozheng-2/edit")
+    assert path.read_text(encoding="utf-8") == theirs
+    copy = (project.content_dir / "news" / "lilv-tiaozheng-2.md").read_text(encoding="utf-8")
+    assert "月供减少" in copy and "draft: true" in copy
