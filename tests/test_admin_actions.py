@@ -234,6 +234,24 @@ def test_an_article_removed_meanwhile_is_not_written_back(project):
     assert not path.exists()
 
 
+def test_a_new_draft_keeps_its_placeholder_until_written_and_cannot_be_published_with_it(project):
+    from wxcli import cms
+
+    path = cms.create_article(project, "还没写的公告", "news")  # a draft by default, as wx article new
+    ref = actions.article_ref(project, path)
+    assert actions.form_for(project, path).draft
+    with pytest.raises(ContentError, match="占位文字"):
+        actions.bulk_status(project, [ref], "publish")
+    assert "draft: true" in path.read_text(encoding="utf-8")
+    form = actions.form_for(project, path)
+    form.draft = False
+    saved = actions.save_article(project, form, path)
+    assert not saved.ok and "占位文字" in saved.errors["body"][0]
+    form.body = "正文写好了。\n"
+    assert actions.save_article(project, form, path).ok
+    assert "draft" not in path.read_text(encoding="utf-8")
+
+
 def test_changing_the_column_moves_the_file(project):
     path = actions.article_path(project, "card/huankuan-fangshi")
     form = actions.form_for(project, path)

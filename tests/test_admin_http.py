@@ -353,3 +353,49 @@ def test_a_save_over_a_file_changed_meanwhile_merges_or_shows_the_conflict(clien
     assert path.read_text(encoding="utf-8") == theirs
     copy = (project.content_dir / "news" / "lilv-tiaozheng-2.md").read_text(encoding="utf-8")
     assert "月供减少" in copy and "draft: true" in copy
+
+
+def test_new_articles_are_published_or_drafts_as_the_form_says_with_chinese_dates(client, running):
+    project, _server = running
+    status, headers, _ = client.post("/articles/new", {
+        "title": "网点春季营业时间", "column": "news", "slug": "chunji-yingye", "date": "2025年3月1日 9:00", "body": "正文。\n",
+    })
+    assert status == 303, _
+    published = (project.content_dir / "news" / "chunji-yingye.md").read_text(encoding="utf-8")
+    assert "date: 2025-03-01 09:00" in published and "draft" not in published
+    status, headers, _ = client.post("/articles/new", {
+        "title": "草稿一篇", "column": "news", "slug": "caogao", "date": "2025年3月2日", "draft": "1", "body": "草稿。\n",
+    })
+    assert status == 303, _
+    draft = (project.content_dir / "news" / "caogao.md").read_text(encoding="utf-8")
+    assert "draft: true" in draft and "date: 2025-03-02" in draft
+    status, _h, page = client.get("/articles/news/chunji-yingye/edit")
+    assert 'name="date" value="2025-03-01 09:00"' in page
+    status, _h, page = client.post("/articles/new", {"title": "错日期", "column": "news", "date": "2025年13月1日",
+                                                     "body": "x\n"})
+    assert status == 422 and not (project.content_dir / "news" / "cuo-riqi.md").exists()
+
+
+def test_renames_and_moves_from_the_admin_record_aliases_and_rewrite_links(client, running):
+    project, _server = running
+    linking = project.content_dir / "news" / "chunjie-yingye.md"
+    linking.write_text(linking.read_text(encoding="utf-8")
+                       + "见[还款](../card/huankuan-fangshi.md)和[积分](/card/jifen-duihuan/)。\n", encoding="utf-8")
+    status, _h, body = client.post("/columns/card/rename", {"new": "xinyongka"})
+    assert status == 303, body
+    moved = (project.content_dir / "xinyongka" / "huankuan-fangshi.md").read_text(encoding="utf-8")
+    assert "/card/huankuan-fangshi/" in moved.split("---")[1]  # aliases: the old URL still leads here
+    assert "/card/" in (project.content_dir / "xinyongka" / "_column.md").read_text(encoding="utf-8")
+    text = linking.read_text(encoding="utf-8")
+    assert "../xinyongka/huankuan-fangshi.md" in text and "/xinyongka/jifen-duihuan/" in text
+
+    _s, _h, page = client.get("/articles/xinyongka/huankuan-fangshi/edit")
+    fields = {**_edit_fields(page), "column": "news", "pinned": ""}
+    status, headers, body = client.post("/articles/xinyongka/huankuan-fangshi/edit", fields)
+    assert status == 303 and headers["Location"].endswith("/articles/news/huankuan-fangshi/edit"), body
+    article = (project.content_dir / "news" / "huankuan-fangshi.md").read_text(encoding="utf-8")
+    head = article.split("---")[1]
+    assert "/xinyongka/huankuan-fangshi/" in head and "/card/huankuan-fangshi/" in head
+    assert "pinned" not in head
+    assert "huankuan-fangshi.md)" in linking.read_text(encoding="utf-8")
+    assert "xinyongka/huankuan-fangshi" not in linking.read_text(encoding="utf-8")

@@ -470,7 +470,7 @@ def bulk_status(project: Project, refs: list[str], action: str) -> list[str]:
     problems = []
     for path in paths:
         text = frontmatter.set_fields(path.read_text(encoding="utf-8"), *changes)
-        problems += content.article_from_text(text, path, project)[1]
+        problems += _text_problems(project, text, path)
     if problems:
         raise ContentError(problems)
     return [cms.set_fields(project, path, *changes).title for path in paths]
