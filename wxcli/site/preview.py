@@ -15,15 +15,13 @@ from __future__ import annotations
 import html
 import json
 import mimetypes
-import socketserver
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
 from wxcli.errors import ContentError, WxError
+from wxcli.localserver import make_local_server
 from wxcli.project import CONFIG_NAME, Project, load_project
 
 PREVIEW_FOLDER = "preview"
@@ -336,16 +334,6 @@ class Rebuilder:
 # ---------------------------------------------------------------- the server
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 — the signature is the base class's
-        return
-
-
 def site_summary(report, shown_warnings: list | None = None) -> str:
     """One line per build; the warnings themselves only when they differ from ``shown_warnings``."""
     text = (
@@ -373,7 +361,7 @@ class Preview:
         self.drafts = drafts
         self.rebuilder = Rebuilder(project.root, self._build, self.status, log=log) if watch else None
         app = make_preview_app(project, wechat_app=wechat_app, live_reload=watch, status=self.status)
-        self.server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        self.server = make_local_server(host, port, app)
         self._thread = None
         self._first_build = True
         self._warnings: list = []
