@@ -188,10 +188,14 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
                 return not_found(start_response)
             path = path[len(prefix) :]
         site = root.resolve()
-        target = (site / path.lstrip("/")).resolve()
+        try:
+            target = (site / path.lstrip("/")).resolve()
+            folder = target.is_dir()
+        except (OSError, ValueError):  # a name no file can have (NUL, too long): refused by guard_paths first
+            return not_found(start_response)
         if target != site and site not in target.parents:
             return not_found(start_response)
-        if target.is_dir():
+        if folder:
             if not path.endswith("/"):
                 location = quote(prefix + path + "/")
                 return respond(start_response, "301 Moved Permanently", b"", "text/plain", [("Location", location)])
@@ -199,7 +203,7 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
         try:
             stat = target.stat()
             body = target.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except OSError:
             return not_found(start_response)
         content_type = _content_type(target)
         live_page = live_reload and content_type.startswith("text/html")
