@@ -188,14 +188,68 @@ def test_an_invalid_edit_writes_nothing_and_keeps_the_errors_by_field(project):
     assert path.read_bytes() == before
 
 
-def test_a_file_changed_since_it_was_opened_is_not_overwritten(project):
+def test_a_change_made_meanwhile_elsewhere_in_the_file_is_merged_not_lost(project):
     path = actions.article_path(project, "news/lilv-tiaozheng")
     form = actions.form_for(project, path)
     path.write_text(path.read_text(encoding="utf-8").replace("详情", "更多详情"), encoding="utf-8")
     form.title = "我的新标题"
     saved = actions.save_article(project, form, path)
-    assert not saved.ok and "改过" in saved.errors["general"][0]
-    assert "更多详情" in path.read_text(encoding="utf-8") and "我的新标题" not in path.read_text(encoding="utf-8")
+    assert saved.ok and saved.merged and saved.conflict is None
+    text = path.read_text(encoding="utf-8")
+    assert "更多详情" in text and "title: 我的新标题" in text
+
+
+def test_an_unsaved_form_carries_the_exact_text_it_was_opened_from(project):
+    path = actions.article_path(project, "news/lilv-tiaozheng")
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    form = actions.form_for(project, path)
+    assert actions.decode_original(form.original) == path.read_bytes().decode("utf-8")
+    assert actions.decode_original("不是base64!") is None
+
+
+def test_a_clash_with_a_change_made_meanwhile_writes_nothing_and_can_keep_both(project):
+    path = actions.article_path(project, "news/lilv-tiaozheng")
+    form = actions.form_for(project, path)
+    theirs = path.read_text(encoding="utf-8").replace("下调。详情", "下调0.1个百分点。详情")
+    path.write_text(theirs, encoding="utf-8")
+    form.body = form.body.replace("下调。详情", "下调，月供减少。详情")
+    saved = actions.save_article(project, form, path)
+    assert not saved.ok and saved.conflict is not None and "改过" in saved.errors["general"][0]
+    assert path.read_text(encoding="utf-8") == theirs
+    assert "<<<<<<< 磁盘上的版本" in saved.conflict.merged and "月供减少" in saved.conflict.merged
+    kept = actions.keep_both(project, form, path)
+    assert kept.ok and kept.path == project.content_dir / "news" / "lilv-tiaozheng-2.md"
+    copy = kept.path.read_text(encoding="utf-8")
+    assert "月供减少" in copy and "draft: true" in copy and "（另存）" in copy
+    assert path.read_text(encoding="utf-8") == theirs
+
+
+def test_an_article_removed_meanwhile_is_not_written_back(project):
+    path = actions.article_path(project, "news/lilv-tiaozheng")
+    form = actions.form_for(project, path)
+    path.unlink()
+    form.title = "我的新标题"
+    saved = actions.save_article(project, form, path)
+    assert not saved.ok and saved.conflict is not None and "删除" in saved.errors["general"][0]
+    assert not path.exists()
+
+
+def test_a_new_draft_keeps_its_placeholder_until_written_and_cannot_be_published_with_it(project):
+    from wxcli import cms
+
+    path = cms.create_article(project, "还没写的公告", "news")  # a draft by default, as wx article new
+    ref = actions.article_ref(project, path)
+    assert actions.form_for(project, path).draft
+    with pytest.raises(ContentError, match="占位文字"):
+        actions.bulk_status(project, [ref], "publish")
+    assert "draft: true" in path.read_text(encoding="utf-8")
+    form = actions.form_for(project, path)
+    form.draft = False
+    saved = actions.save_article(project, form, path)
+    assert not saved.ok and "占位文字" in saved.errors["body"][0]
+    form.body = "正文写好了。\n"
+    assert actions.save_article(project, form, path).ok
+    assert "draft" not in path.read_text(encoding="utf-8")
 
 
 def test_changing_the_column_moves_the_file(project):
@@ -439,14 +493,13 @@ def test_ask_runs_the_engine_on_the_current_files_and_questions_come_from_the_lo
         answers.write("\n- id: admin-new-answer\n  keywords: [火星网点]\n  match: exact\n  reply: 火星网点明年开业。\n")
     assert assist.ask(project, "火星网点").text == "火星网点明年开业。"  # the files as they are now
 
-    store, rows = StateStore(project.state_path), []
+    store = StateStore(project.state_path)
     now = time.time()
     for n, text in enumerate(["外星人开户", "外星人开户", "外星人 开户", "营业时间"]):
         missed = text != "营业时间"
-        rows.append(MessageRow(time=now + n, user=f"u{n}", msg_type="text", text=text,
-                              rule="default" if missed else "exact", reply_kind="text", unanswered=int(missed)))
-    store.save(Exchange(user="u", rows=rows))
-    store.move_log()
+        store.save(Exchange(user=f"u{n}", rows=[MessageRow(
+            time=now + n, user=f"u{n}", msg_type="text", text=text,
+            rule="default" if missed else "exact", reply_kind="text", unanswered=int(missed))]))
     store.close()
     questions = assist.unanswered_questions(project)
     assert [(q.example, q.count) for q in questions] == [("外星人开户", 3)]

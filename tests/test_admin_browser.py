@@ -183,6 +183,34 @@ def test_edit_one_field_and_the_git_diff_is_one_line(tab, admin):
     assert "+author: 运营管理部" in git(project.root, "diff")
 
 
+def test_a_colleagues_change_made_meanwhile_is_merged_or_both_are_kept(tab, admin):
+    project, server = admin
+    path = project.content_dir / "news" / "chunjie-yingye.md"
+    tab.goto(server.url + "articles/news/chunjie-yingye/edit")
+    path.write_text(path.read_text(encoding="utf-8").replace("部分网点", "全市部分网点"), encoding="utf-8")
+    tab.fill('input[name="author"]', "运营管理部")
+    tab.click("#save")
+    tab.wait_for_selector(".flash.ok")
+    assert "已自动合并" in tab.inner_text("main")
+    text = path.read_text(encoding="utf-8")
+    assert "全市部分网点" in text and "author: 运营管理部" in text
+
+    theirs = text.replace("调整营业时间", "缩短营业时间")
+    path.write_text(theirs, encoding="utf-8")
+    tab.fill("#body", "春节期间部分网点延长营业时间。\n")
+    tab.click("#save")
+    tab.wait_for_selector("#conflict")
+    assert "两边改了同一处" in tab.inner_text("main") and "<<<<<<< 磁盘上的版本" in tab.inner_text("#conflict")
+    assert tab.input_value("#body").startswith("春节期间部分网点延长营业时间。")
+    shot(tab, "conflict-1280")
+    assert path.read_text(encoding="utf-8") == theirs
+    tab.click("#keep-both")
+    tab.wait_for_url("**/articles/news/chunjie-yingye-2/edit")
+    assert path.read_text(encoding="utf-8") == theirs
+    copy = (project.content_dir / "news" / "chunjie-yingye-2.md").read_text(encoding="utf-8")
+    assert "延长营业时间" in copy and "draft: true" in copy
+
+
 def test_delete_two_articles_through_the_dialog_after_one_cancel(tab, admin):
     project, server = admin
     rows = {"春节期间网点营业安排": "news/chunjie-yingye.md", "信用卡还款方式一览": "card/huankuan-fangshi.md"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import http.cookiejar
 import io
 import json
@@ -292,12 +293,11 @@ def test_questions_page_and_the_chat_endpoint(client, running):
     project, _server = running
     from wxcli.state import Exchange, MessageRow, StateStore
 
-    store, rows = StateStore(project.state_path), []
+    store = StateStore(project.state_path)
     for n in range(3):
-        rows.append(MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
-                              rule="default", reply_kind="text", unanswered=1))
-    store.save(Exchange(user="u", rows=rows))
-    store.move_log()
+        store.save(Exchange(user=f"u{n}", rows=[MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text",
+                                                           text="<b>外币兑换</b>", rule="default", reply_kind="text",
+                                                           unanswered=1)]))
     store.close()
     status, _h, body = client.get("/questions")
     assert status == 200 and "&lt;b&gt;外币兑换&lt;/b&gt;" in body and "<td>3</td>" in body
@@ -313,3 +313,89 @@ def test_a_port_in_use_is_one_chinese_line(running):
 
     with pytest.raises(WxError, match="端口已被占用"):
         AdminServer(project, "127.0.0.1", server.port)
+
+
+def _edit_fields(body: str) -> dict:
+    """The edit form's fields as the page holds them (what a browser would post back)."""
+    fields = dict(re.findall(r'<input type="hidden" name="(original|slug)" value="([^"]*)"', body))
+    for name in ("title", "date", "tags", "author"):
+        found = re.search(rf'name="{name}" value="([^"]*)"', body)
+        fields[name] = found.group(1) if found else ""
+    fields["body"] = re.search(r'<textarea[^>]*name="body"[^>]*>\n?(.*?)</textarea>', body, re.S).group(1)
+    fields = {name: html.unescape(value) for name, value in fields.items()}
+    return {**fields, "column": "news", "pinned": "1"}
+
+
+def test_a_save_over_a_file_changed_meanwhile_merges_or_shows_the_conflict(client, running):
+    project, _server = running
+    path = project.content_dir / "news" / "lilv-tiaozheng.md"
+    _s, _h, page = client.get("/articles/news/lilv-tiaozheng/edit")
+    fields = _edit_fields(page)
+    path.write_text(path.read_text(encoding="utf-8").replace("详情", "更多详情"), encoding="utf-8")  # wx article set
+    status, headers, _ = client.post("/articles/news/lilv-tiaozheng/edit", {**fields, "title": "利率调整公告（修订）"})
+    assert status == 303
+    assert headers["Location"].endswith("/articles/news/lilv-tiaozheng/edit")
+    _s, _h, page = client.get("/articles/news/lilv-tiaozheng/edit")
+    assert "已自动合并" in page
+    text = path.read_text(encoding="utf-8")
+    assert "title: 利率调整公告（修订）" in text and "更多详情" in text
+
+    fields = _edit_fields(page)
+    theirs = text.replace("下调。", "下调0.1个百分点。")
+    path.write_text(theirs, encoding="utf-8")
+    mine = {**fields, "body": fields["body"].replace("下调。", "下调，月供减少。")}
+    status, _h, page = client.post("/articles/news/lilv-tiaozheng/edit", mine)
+    assert status == 409 and "两边改了同一处" in page and "&lt;&lt;&lt;&lt;&lt;&lt;&lt; 磁盘上的版本" in page
+    assert "月供减少" in page and 'id="keep-both"' in page
+    assert path.read_text(encoding="utf-8") == theirs  # never overwritten
+    status, headers, _ = client.post("/articles/news/lilv-tiaozheng/keep-both", mine)
+    assert status == 303 and headers["Location"].endswith("/articles/news/lilv-tiaozheng-2/edit")
+    assert path.read_text(encoding="utf-8") == theirs
+    copy = (project.content_dir / "news" / "lilv-tiaozheng-2.md").read_text(encoding="utf-8")
+    assert "月供减少" in copy and "draft: true" in copy
+
+
+def test_new_articles_are_published_or_drafts_as_the_form_says_with_chinese_dates(client, running):
+    project, _server = running
+    status, headers, _ = client.post("/articles/new", {
+        "title": "网点春季营业时间", "column": "news", "slug": "chunji-yingye", "date": "2025年3月1日 9:00", "body": "正文。\n",
+    })
+    assert status == 303, _
+    published = (project.content_dir / "news" / "chunji-yingye.md").read_text(encoding="utf-8")
+    assert "date: 2025-03-01 09:00" in published and "draft" not in published
+    status, headers, _ = client.post("/articles/new", {
+        "title": "草稿一篇", "column": "news", "slug": "caogao", "date": "2025年3月2日", "draft": "1", "body": "草稿。\n",
+    })
+    assert status == 303, _
+    draft = (project.content_dir / "news" / "caogao.md").read_text(encoding="utf-8")
+    assert "draft: true" in draft and "date: 2025-03-02" in draft
+    status, _h, page = client.get("/articles/news/chunji-yingye/edit")
+    assert 'name="date" value="2025-03-01 09:00"' in page
+    status, _h, page = client.post("/articles/new", {"title": "错日期", "column": "news", "date": "2025年13月1日",
+                                                     "body": "x\n"})
+    assert status == 422 and not (project.content_dir / "news" / "cuo-riqi.md").exists()
+
+
+def test_renames_and_moves_from_the_admin_record_aliases_and_rewrite_links(client, running):
+    project, _server = running
+    linking = project.content_dir / "news" / "chunjie-yingye.md"
+    linking.write_text(linking.read_text(encoding="utf-8")
+                       + "见[还款](../card/huankuan-fangshi.md)和[积分](/card/jifen-duihuan/)。\n", encoding="utf-8")
+    status, _h, body = client.post("/columns/card/rename", {"new": "xinyongka"})
+    assert status == 303, body
+    moved = (project.content_dir / "xinyongka" / "huankuan-fangshi.md").read_text(encoding="utf-8")
+    assert "/card/huankuan-fangshi/" in moved.split("---")[1]  # aliases: the old URL still leads here
+    assert "/card/" in (project.content_dir / "xinyongka" / "_column.md").read_text(encoding="utf-8")
+    text = linking.read_text(encoding="utf-8")
+    assert "../xinyongka/huankuan-fangshi.md" in text and "/xinyongka/jifen-duihuan/" in text
+
+    _s, _h, page = client.get("/articles/xinyongka/huankuan-fangshi/edit")
+    fields = {**_edit_fields(page), "column": "news", "pinned": ""}
+    status, headers, body = client.post("/articles/xinyongka/huankuan-fangshi/edit", fields)
+    assert status == 303 and headers["Location"].endswith("/articles/news/huankuan-fangshi/edit"), body
+    article = (project.content_dir / "news" / "huankuan-fangshi.md").read_text(encoding="utf-8")
+    head = article.split("---")[1]
+    assert "/xinyongka/huankuan-fangshi/" in head and "/card/huankuan-fangshi/" in head
+    assert "pinned" not in head
+    assert "huankuan-fangshi.md)" in linking.read_text(encoding="utf-8")
+    assert "xinyongka/huankuan-fangshi" not in linking.read_text(encoding="utf-8")

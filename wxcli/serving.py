@@ -84,12 +84,16 @@ def _path_refusal(path: str) -> tuple[str, str] | None:
         return "400 Bad Request", "路径含控制字符"
     if len(path) > MAX_PATH_BYTES or max(map(len, path.split("/"))) > MAX_SEGMENT_BYTES:
         return "404 Not Found", "路径过长"
+    try:
+        path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "400 Bad Request", "路径不是 UTF-8 编码"
     return None
 
 
 def guard_paths(app):
     """``app`` behind a check that answers a path with a NUL or control character
-    (400) or longer than any file name (404) itself, with one log line, instead
+    or bytes that are not UTF-8 (400), or longer than any file name (404) itself, with one log line, instead
     of letting it reach the file system, which raises on such names."""
     log = logging.getLogger("wxcli.serving")
 

@@ -9,17 +9,19 @@ never leave content/.
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import binascii
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from wxcli import cms, content, frontmatter, trash
+from wxcli import cms, content, edits, frontmatter, trash
 from wxcli.catalog import Catalog, Entry, Query, read_entry, search_entries
 from wxcli.content import DateError, load_columns, parse_date
 from wxcli.errors import ContentError, Problem, WxError
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import Project
+from wxcli.sourcefiles import read_text
 from wxcli.slug import is_valid_slug, slugify, unique_slug
 
 PER_PAGE = 20
@@ -35,17 +37,18 @@ def _inside(path: Path, folder: Path) -> bool:
     return resolved == base or base in resolved.parents
 
 
-def article_path(project: Project, ref: str) -> Path:
+def article_path(project: Project, ref: str, *, exists: bool = True) -> Path:
     """The article file for ``column/slug`` from a request; nothing else is accepted.
 
     Both parts must be slugs (so no ``..``, no absolute path, no separators), and the
-    resolved file must lie under content/ (so a symlink cannot lead out of it).
+    resolved file must lie under content/ (so a symlink cannot lead out of it); it
+    must exist unless ``exists`` is False (an article removed while it was being edited).
     """
     parts = str(ref).split("/")
     if len(parts) != 2 or not all(is_valid_slug(p) for p in parts) or not content.is_column_name(parts[0]):
         raise WxError(f"不是合法的文章：{ref!r}")
     path = project.content_dir / parts[0] / f"{parts[1]}.md"
-    if not _inside(path, project.content_dir) or not path.is_file():
+    if not _inside(path, project.content_dir) or (exists and not path.is_file()):
         raise WxError(f"找不到文章 {ref}")
     return path
 
@@ -66,9 +69,17 @@ def media_path(project: Project, rel: str) -> Path:
     return path
 
 
-def text_digest(text: str) -> str:
-    """What an edit form remembers of the file it opened, to notice a change made meanwhile."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def encode_original(text: str) -> str:
+    """The text an edit form was opened from, as a hidden field (base64, so no line ending changes in transit)."""
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def decode_original(value: str) -> str | None:
+    """The text :func:`encode_original` carried, or None when the field was tampered with."""
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- the article list
@@ -183,12 +194,12 @@ class ArticleForm:
     draft: bool = False
     pinned: bool = False
     body: str = ""
-    digest: str = ""  # of the file when the form was opened (edits only)
+    original: str = ""  # the file's text when the form was opened, as encode_original (edits only)
 
     @classmethod
     def from_request(cls, forms) -> "ArticleForm":
         text = {name: (forms.get(name) or "") for name in
-                ("title", "column", "slug", "date", "summary", "cover", "tags", "author", "keywords", "body", "digest")}
+                ("title", "column", "slug", "date", "summary", "cover", "tags", "author", "keywords", "body", "original")}
         for name in text:  # one-line fields stay one line in the front matter, whatever was posted
             text[name] = text[name].replace("\r\n", "\n") if name == "body" else " ".join(text[name].splitlines())
         return cls(**text, draft=bool(forms.get("draft")), pinned=bool(forms.get("pinned")))
@@ -204,7 +215,7 @@ def _split(value: str) -> list[str]:
 
 def form_for(project: Project, path: Path) -> ArticleForm:
     """The form for an existing article, even one whose front matter has problems."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, project.relative(path))
     try:
         doc = frontmatter.parse(text)
         meta, body = doc.meta, doc.body
@@ -220,7 +231,7 @@ def form_for(project: Project, path: Path) -> ArticleForm:
         title=str(meta.get("title") or ""), column=path.parent.name, slug=path.stem, date=shown_date,
         summary=str(meta.get("summary") or ""), cover=str(meta.get("cover") or ""), tags=listed("tags"),
         author=str(meta.get("author") or ""), keywords=listed("keywords"), draft=meta.get("draft") is True,
-        pinned=meta.get("pinned") is True, body=body, digest=text_digest(text),
+        pinned=meta.get("pinned") is True, body=body, original=encode_original(text),
     )
 
 
@@ -304,10 +315,17 @@ def preview_article(project: Project, form: ArticleForm):
 
 @dataclass
 class Saved:
-    """The outcome of 保存: the file written, or the problems keyed by form field."""
+    """The outcome of 保存: the file written, or the problems keyed by form field.
+
+    ``merged``: the file had changed since the form was opened and both changes
+    were merged cleanly. ``conflict``: it had changed in the same places (or was
+    removed), nothing was written, and this holds the disk text and the merge.
+    """
 
     path: Path | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
+    merged: bool = False
+    conflict: edits.EditOutcome | None = None
 
     @property
     def ok(self) -> bool:
@@ -342,15 +360,57 @@ def _column_error(project: Project, column: str) -> dict[str, list[str]]:
     return {"column": [f"栏目 {column!r} 不存在，请从列表中选择" if column else "请选择栏目"]}
 
 
+def _text_problems(project: Project, text: str, path: Path) -> list[Problem]:
+    """What saving refuses, as ``wx article edit`` refuses it (the placeholder body of a published article too)."""
+    article, problems = content.article_from_text(text, path, project)
+    if article is not None:
+        problems += content.placeholder_problems(article, project.relative(path))
+    return problems
+
+
+def _edited_text(project: Project, original: str, form: ArticleForm) -> str:
+    """``original`` with the form's changes: only the fields that differ, the body if it differs."""
+    updates, remove = field_changes(project, frontmatter.parse(original).meta, _wanted(project, form))
+    text = frontmatter.set_fields(original, updates, remove)
+    if form.body != frontmatter.parse(text).body.replace("\r\n", "\n"):
+        text = with_body(text, form.body)
+    return text
+
+
+CHANGED_MEANWHILE = "这篇文章在你打开之后被别人或别的程序改过（例如 wx article set 或 git pull）。"
+
+
+def _save_over(project: Project, path: Path, original: str, text: str) -> Saved:
+    """Write the edit if the file still holds ``original``; else merge cleanly, or report the conflict."""
+    outcome = edits.save_edit(project, path, original, text, parse=edits.parse_article)
+    if outcome.saved:
+        return Saved(path=path)
+    if outcome.current is None:
+        return Saved(conflict=outcome, errors={"general": [
+            "这篇文章在你打开之后被删除、移走或无法读取，没有保存。可以用“两份都保留”把你的修改另存为一篇草稿。"]})
+    if outcome.clean and outcome.merged is not None:
+        try:
+            again = edits.save_edit(project, path, outcome.current, outcome.merged, parse=edits.parse_article)
+        except ContentError:
+            again = edits.EditOutcome(saved=False)
+        if again.saved:
+            return Saved(path=path, merged=True)
+    return Saved(conflict=outcome, errors={"general": [
+        CHANGED_MEANWHILE + "两边改了同一处，为免覆盖对方的修改，这次没有保存。"
+        "下面是两边的差别；你的文字仍在编辑框里：可以“两份都保留”（你的版本另存为一篇草稿），或放弃你的修改、打开最新版本。"]})
+
+
 def save_article(project: Project, form: ArticleForm, path: Path | None = None) -> Saved:
     """保存: create (``path`` None) or update an article from the form, validated as the CLI validates.
 
-    Nothing is written when anything is wrong. An update writes only the fields
-    that differ from the file (one changed field → one changed line); a file that
-    changed on disk since the form was opened is not overwritten.
+    Nothing is written when anything is wrong. An update applies the form's
+    changes to the text the form was opened from (only the fields that differ:
+    one changed field → one changed line) and goes through :func:`edits.save_edit`:
+    a file changed on disk meanwhile is merged when the changes do not overlap,
+    and never overwritten when they do.
     """
     errors = _column_error(project, form.column)
-    wanted = _wanted(project, form)
+    original = None
     if path is None:
         slug = form.slug.strip()
         taken = cms.taken_slugs(project)
@@ -360,33 +420,37 @@ def save_article(project: Project, form: ArticleForm, path: Path | None = None) 
             errors.setdefault("slug", []).append(f"slug {slug!r} 已被占用，slug 必须全站唯一")
         slug = slug or unique_slug(slugify(form.title or "article"), taken)
         target = project.content_dir / (form.column if is_valid_slug(form.column) else "_") / f"{slug}.md"
-        text = new_text(wanted, form.body)
+        text = new_text(_wanted(project, form), form.body)
     else:
-        original = path.read_text(encoding="utf-8")
-        if form.digest and form.digest != text_digest(original):
-            return Saved(errors={"general": [
-                "这篇文章在你打开之后被别人或别的程序改过，为免覆盖对方的修改，这次没有保存。"
-                "你的文字仍在编辑框里：请复制保存后重新打开文章，再把修改合并进去。"
-            ]})
+        original = decode_original(form.original) if form.original else read_text(path, project.relative(path))
+        if original is None:
+            return Saved(errors={"general": ["表单里“打开时的版本”已损坏，没有保存。请复制你的文字，重新打开文章。"]})
         try:
-            meta = frontmatter.parse(original).meta
+            text = _edited_text(project, original, form)
         except frontmatter.FrontMatterError as exc:
             return Saved(errors={"general": [f"第 {exc.line} 行：{exc}（请在 wx article edit 中修好头信息）"]})
-        updates, remove = field_changes(project, meta, wanted)
-        text = frontmatter.set_fields(original, updates, remove)
-        if form.body != frontmatter.parse(text).body.replace("\r\n", "\n"):
-            text = with_body(text, form.body)
         target = path
-    _article, problems = content.article_from_text(text, target, project)
-    for key, messages in problems_by_field(problems, text).items():
+    for key, messages in problems_by_field(_text_problems(project, text, target), text).items():
         errors.setdefault(key, []).extend(messages)
     if errors:
         return Saved(errors=errors)
-    if path is None or text != original:
+    saved = Saved(path=target)
+    if path is None:
         atomic_write_text(target, text)
+    elif text != original:
+        saved = _save_over(project, path, original, text)
+        if not saved.ok:
+            return saved
     if path is not None and form.column != path.parent.name:
-        target = cms.move_article(project, target, form.column)
-    return Saved(path=target)
+        saved = replace(saved, path=cms.move_article(project, target, form.column))
+    return saved
+
+
+def keep_both(project: Project, form: ArticleForm, path: Path) -> Saved:
+    """两份都保留: the form becomes a new draft beside ``path`` (slug ``…-2``), which stays as it is on disk."""
+    copy = replace(form, slug=unique_slug(path.stem, cms.taken_slugs(project)), draft=True, original="",
+                   title=form.title.strip() + "（另存）")
+    return save_article(project, copy)
 
 
 # ---------------------------------------------------------------- bulk actions and delete
@@ -406,7 +470,7 @@ def bulk_status(project: Project, refs: list[str], action: str) -> list[str]:
     problems = []
     for path in paths:
         text = frontmatter.set_fields(path.read_text(encoding="utf-8"), *changes)
-        problems += content.article_from_text(text, path, project)[1]
+        problems += _text_problems(project, text, path)
     if problems:
         raise ContentError(problems)
     return [cms.set_fields(project, path, *changes).title for path in paths]

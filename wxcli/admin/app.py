@@ -198,9 +198,9 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
         return page("articles.html", q=q, listing=listing, columns=columns(), statuses=actions.STATUSES,
                     actions=actions.BULK_ACTIONS, link=link, tags=tags, trash=len(trash.items(project)))
 
-    def editor(form: actions.ArticleForm, *, ref: str | None, errors=None, status: int = 200):
+    def editor(form: actions.ArticleForm, *, ref: str | None, errors=None, status: int = 200, conflict=None):
         return page("edit.html", status, form=form, ref=ref, errors=errors or {}, columns=columns(),
-                    max_upload=media.MAX_UPLOAD_BYTES)
+                    max_upload=media.MAX_UPLOAD_BYTES, conflict=conflict)
 
     @app.get("/articles/new")
     def article_new():
@@ -228,8 +228,22 @@ def make_admin_app(project: Project, sessions: Sessions, *, bound_host: str = "1
         posted = actions.ArticleForm.from_request(form())
         saved = actions.save_article(project, posted, path)
         if not saved.ok:
+            return editor(posted, ref=ref, errors=saved.errors, status=409 if saved.conflict else 422,
+                          conflict=saved.conflict)
+        note = "（这篇文章在你打开后被改过，两边改的是不同的地方，已自动合并）" if saved.merged else ""
+        return go(f"/articles/{actions.article_ref(project, saved.path)}/edit", f"已保存：{project.relative(saved.path)}{note}")
+
+    @app.post("/articles/<column>/<slug>/keep-both")
+    @safe
+    def article_keep_both(column, slug):
+        ref = f"{column}/{slug}"
+        path = actions.article_path(project, ref, exists=False)
+        posted = actions.ArticleForm.from_request(form())
+        saved = actions.keep_both(project, posted, path)
+        if not saved.ok:
             return editor(posted, ref=ref, errors=saved.errors, status=422)
-        return go(f"/articles/{actions.article_ref(project, saved.path)}/edit", f"已保存：{project.relative(saved.path)}")
+        return go(f"/articles/{actions.article_ref(project, saved.path)}/edit",
+                  f"两份都已保留：{project.relative(path)} 保持磁盘上的版本，你的修改另存为草稿 {project.relative(saved.path)}")
 
     @app.post("/articles/bulk")
     @safe

@@ -14,7 +14,7 @@ from wxcli import content
 from wxcli.errors import Problem
 from wxcli.project import Project
 from wxcli.site import model as site_model
-from wxcli.site.build import _columns
+from wxcli.site.build import read_columns
 from wxcli.site.markdown import MarkdownCache, MarkdownRenderer
 from wxcli.site.pages import Assets, Keys, PageRenderer, article_page
 from wxcli.site.sources import entry_from_article
@@ -44,7 +44,7 @@ def render_preview(project: Project, text: str, column: str, slug: str) -> Previ
     rendered = renderer.render(article.body, column)
     cache = MarkdownCache(project.cache_dir / "admin-preview.sqlite")
     try:
-        _found, infos, _problems, _warnings = _columns(project, renderer, cache, set(), settings)
+        _found, infos, _problems, _warnings = read_columns(project, renderer, cache, set(), settings)
     finally:
         cache.close()
     entry = entry_from_article(article, f"content/{column}/{slug}.md", "preview", rendered.refs, settings.prefix,

@@ -6,14 +6,13 @@ import errno
 import threading
 import time
 from urllib.parse import quote
-from wsgiref.simple_server import make_server
 
 from wxcli.admin.app import make_admin_app
 from wxcli.admin.live import LiveCatalog
 from wxcli.admin.security import Sessions, login_token
 from wxcli.errors import WxError
+from wxcli.localserver import make_local_server
 from wxcli.project import Project
-from wxcli.site.preview import _QuietHandler, _ThreadingServer
 
 
 class AdminServer:
@@ -29,7 +28,7 @@ class AdminServer:
         catalog = LiveCatalog(project, watch=False)
         app = make_admin_app(project, self.sessions, bound_host=host, catalog=catalog)
         try:
-            self.server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+            self.server = make_local_server(host, port, app)
         except OSError as exc:
             reason = "端口已被占用（换一个 --port）" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
             raise WxError(f"无法监听 {host}:{port}：{reason}") from None

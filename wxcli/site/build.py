@@ -244,7 +244,8 @@ def link_warnings(entries: list[Entry], columns, media: set[str], drafts: bool) 
 # ---------------------------------------------------------------- columns
 
 
-def _columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache, media: set[str], settings):
+def read_columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache, media: set[str], settings):
+    """The columns with what the site shows of them (descriptions rendered through ``cache``), and their problems."""
     from wxcli import frontmatter
 
     columns, problems = load_columns(project)
@@ -553,7 +554,7 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
         )
         entries, problems = reading.entries, reading.problems
         media = set(scan.media)
-        columns, column_infos, column_problems, warnings = _columns(project, renderer, cache, media, settings)
+        columns, column_infos, column_problems, warnings = read_columns(project, renderer, cache, media, settings)
         problems += column_problems
         problems += structure_problems(entries, columns)
         theme = Theme(project, project.cache_dir, digest_of(repr(sorted(scan.theme.items()))))

@@ -15,15 +15,13 @@ from __future__ import annotations
 import html
 import json
 import mimetypes
-import socketserver
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
 from wxcli.errors import ContentError, WxError
+from wxcli.localserver import make_local_server
 from wxcli.project import CONFIG_NAME, Project, load_project
 
 PREVIEW_FOLDER = "preview"
@@ -190,10 +188,14 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
                 return not_found(start_response)
             path = path[len(prefix) :]
         site = root.resolve()
-        target = (site / path.lstrip("/")).resolve()
+        try:
+            target = (site / path.lstrip("/")).resolve()
+            folder = target.is_dir()
+        except (OSError, ValueError):  # a name no file can have (NUL, too long): refused by guard_paths first
+            return not_found(start_response)
         if target != site and site not in target.parents:
             return not_found(start_response)
-        if target.is_dir():
+        if folder:
             if not path.endswith("/"):
                 location = quote(prefix + path + "/")
                 return respond(start_response, "301 Moved Permanently", b"", "text/plain", [("Location", location)])
@@ -201,7 +203,7 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
         try:
             stat = target.stat()
             body = target.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except OSError:
             return not_found(start_response)
         content_type = _content_type(target)
         live_page = live_reload and content_type.startswith("text/html")
@@ -336,16 +338,6 @@ class Rebuilder:
 # ---------------------------------------------------------------- the server
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 — the signature is the base class's
-        return
-
-
 def site_summary(report, shown_warnings: list | None = None) -> str:
     """One line per build; the warnings themselves only when they differ from ``shown_warnings``."""
     text = (
@@ -373,7 +365,7 @@ class Preview:
         self.drafts = drafts
         self.rebuilder = Rebuilder(project.root, self._build, self.status, log=log) if watch else None
         app = make_preview_app(project, wechat_app=wechat_app, live_reload=watch, status=self.status)
-        self.server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        self.server = make_local_server(host, port, app)
         self._thread = None
         self._first_build = True
         self._warnings: list = []

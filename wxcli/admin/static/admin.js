@@ -113,7 +113,7 @@
   }
   // A copy of the form in this browser, so nothing typed is lost to an expired session or a closed tab.
   var draftKey = "wx-admin-draft:" + form.getAttribute("action");
-  var skipped = { csrf: true, digest: true };
+  var skipped = { csrf: true, original: true };
   function fields() {
     var found = {};
     Array.prototype.forEach.call(form.elements, function (el) {
