@@ -18,25 +18,27 @@ from wxcli import __version__
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import CONFIG_NAME, Project
 
-SETTLE_SECONDS = 2.0
+SETTLE_SECONDS = 2
 
 
 def input_signature(project: Project, step: str) -> str | None:
     digest = hashlib.blake2b(f"{__version__}\0{step}\n".encode(), digest_size=20)
-    newest = 0.0
-    files = [project.root / CONFIG_NAME]
+    newest = 0
+    files = [str(project.root / CONFIG_NAME)]
     for folder in (project.content_dir, project.flows_dir):
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames.sort()
-            files.extend(Path(dirpath) / name for name in sorted(filenames))
+            files.extend(os.path.join(dirpath, name) for name in sorted(filenames))
+    lines = []
     for path in files:
         try:
-            stat = path.stat()
+            stat = os.stat(path)
         except FileNotFoundError:
             continue
-        newest = max(newest, stat.st_mtime)
-        digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\0{stat.st_ino}\n".encode())
-    if newest > time.time() - SETTLE_SECONDS:
+        newest = max(newest, stat.st_mtime_ns)
+        lines.append(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\0{stat.st_ino}\n")
+    digest.update("".join(lines).encode())
+    if newest > time.time_ns() - SETTLE_SECONDS * 1_000_000_000:
         return None
     return digest.hexdigest()
 

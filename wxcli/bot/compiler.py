@@ -17,18 +17,25 @@ answers use each word or character), ``flows``, ``branches``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import json
 import os
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wxcli import stamps
+from wxcli import __version__, stamps
+from wxcli.bot.article_facts import ArticleFacts, ArticleStore, facts_of
+from wxcli.bot.doc_cache import DocumentCache
 from wxcli.bot.flow_source import _check_graph, _flow_target, _skeletons, compile_flows, read_flow_files  # noqa: F401
 from wxcli.bot.linking import (  # noqa: F401
     DocIndex,
+    analyse_texts,
     _article_answers,
     _doc_index,
     _flow_answers,
@@ -55,6 +62,23 @@ from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
 
 SCHEMA_VERSION = 2
+ANALYSIS_VERSION = 1
+"""Bump when segmenting or features change in a way jieba's dictionary and the synonyms do not show."""
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE answers (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, label TEXT, on_event TEXT UNIQUE,
+                      reply TEXT NOT NULL, source TEXT, line INTEGER);
+CREATE TABLE keywords (id INTEGER PRIMARY KEY, keyword TEXT NOT NULL, norm TEXT NOT NULL, mode INTEGER NOT NULL,
+                       answer INTEGER NOT NULL REFERENCES answers(id), source TEXT, line INTEGER);
+CREATE TABLE docs (id INTEGER PRIMARY KEY, answer INTEGER NOT NULL REFERENCES answers(id), kind TEXT,
+                   text TEXT NOT NULL, tokens TEXT NOT NULL, features TEXT NOT NULL, weight REAL NOT NULL);
+CREATE TABLE answer_features (answer INTEGER PRIMARY KEY REFERENCES answers(id), features TEXT NOT NULL);
+CREATE TABLE postings (term TEXT PRIMARY KEY, docs BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE flows (id TEXT PRIMARY KEY, title TEXT, spec TEXT NOT NULL, source TEXT);
+CREATE TABLE branches (id INTEGER PRIMARY KEY, name TEXT, address TEXT, phone TEXT,
+                       lat REAL, lng REAL, hours TEXT, line INTEGER);
+"""
 
 
 @dataclass
@@ -94,10 +118,12 @@ class CompileResult:
 # ---------------------------------------------------------------- entry points
 
 
-def read_sources(project: Project, *, drafts: bool = False, content: Content | None = None) -> tuple[Sources, ReadContext]:
+def read_sources(project: Project, *, drafts: bool = False, content: Content | None = None,
+                 articles: list[ArticleFacts] | None = None) -> tuple[Sources, ReadContext]:
     """Read and check every bot source; problems are collected, nothing raised.
 
-    ``content`` is the already-loaded articles when the caller has them (``wx check``).
+    ``content`` is the already-loaded articles when the caller has them (``wx check``),
+    ``articles`` their facts (the compiler's cached ones).
     """
     try:
         settings = bot_settings(project.bot)
@@ -106,8 +132,10 @@ def read_sources(project: Project, *, drafts: bool = False, content: Content | N
         problems = [Problem("wx.toml", 1, str(exc).removeprefix("wx.toml: "))]
     else:
         problems = []
-    content = content or load_content(project)
-    articles = {a.slug: a for a in content.articles if drafts or not a.draft}
+    if articles is None:
+        content = content or load_content(project)
+        articles = [facts_of(a, project) for a in content.articles]
+    articles = {a.slug: a for a in articles if drafts or not a.draft}
     probe = ReadContext(project, articles, set())
     files = read_flow_files(project, probe)
     ctx = ReadContext(project, articles, set(files))
@@ -129,72 +157,70 @@ def _answer_rows(answers: list[Answer]) -> list[tuple]:
 
 
 def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
-    """Create the schema with sqlite-utils and bulk-load the rows (plain tuples,
-    ``executemany``: the big tables are tens of thousands of rows). sqlite-utils
-    is imported here because it pulls in numpy, which every ``wx`` command would
-    otherwise pay for at start-up."""
-    import sqlite_utils
-
-    db = sqlite_utils.Database(str(path))
-    db.execute("PRAGMA journal_mode=OFF")
-    db.execute("PRAGMA synchronous=OFF")
-    db.executescript(
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE answers (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, label TEXT, on_event TEXT UNIQUE,
-                              reply TEXT NOT NULL, source TEXT, line INTEGER);
-        CREATE TABLE keywords (id INTEGER PRIMARY KEY, keyword TEXT NOT NULL, norm TEXT NOT NULL, mode INTEGER NOT NULL,
-                               answer INTEGER NOT NULL REFERENCES answers(id), source TEXT, line INTEGER);
-        CREATE TABLE docs (id INTEGER PRIMARY KEY, answer INTEGER NOT NULL REFERENCES answers(id), kind TEXT,
-                           text TEXT NOT NULL, tokens TEXT NOT NULL, features TEXT NOT NULL, weight REAL NOT NULL);
-        CREATE TABLE answer_features (answer INTEGER PRIMARY KEY REFERENCES answers(id), features TEXT NOT NULL);
-        CREATE TABLE postings (term TEXT PRIMARY KEY, docs BLOB NOT NULL) WITHOUT ROWID;
-        CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE flows (id TEXT PRIMARY KEY, title TEXT, spec TEXT NOT NULL, source TEXT);
-        CREATE TABLE branches (id INTEGER PRIMARY KEY, name TEXT, address TEXT, phone TEXT,
-                               lat REAL, lng REAL, hours TEXT, line INTEGER);
-        """
-    )
-    with db.conn:
-        db["meta"].insert_all({"key": k, "value": json.dumps(v, ensure_ascii=False)} for k, v in meta.items())
-        for name, rows in tables.items():
-            if rows:
-                marks = ",".join("?" * len(rows[0]))
-                db.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
-    db.close()
+    """Create the schema and bulk-load the rows (plain tuples, ``executemany``: the
+    big tables are tens of thousands of rows)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.executescript(SCHEMA)
+        with conn:
+            conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()])
+            for name, rows in tables.items():
+                if rows:
+                    marks = ",".join("?" * len(rows[0]))
+                    conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+    finally:
+        conn.close()
 
 
-def compile_project(project: Project, *, drafts: bool = False, out: Path | None = None,
-                    content: Callable[[], Content] | None = None) -> CompileResult:
-    """Compile the bot sources into ``out`` (default ``build/wx.db``), atomically.
+@dataclass
+class PreparedDatabase:
+    """A compiled database written beside its final name, not yet in place.
 
-    Raises :class:`~wxcli.errors.ContentError` listing every error as
-    ``path:line: message`` (warnings included); the previous database is then
-    left untouched. Returns counts and warnings. ``content`` gives the loaded
-    articles when the caller shares them (``wx build``); it is only called when
-    the sources changed since the last compile.
+    ``wx build`` prepares the bot and the site, and only when both are good puts
+    both in place (:meth:`commit`), so a failing step never leaves one new and
+    the other old. :meth:`discard` drops it.
     """
-    started = time.perf_counter()
-    target = Path(out) if out else project.db_path
-    stamp = project.cache_dir / "wx-db.stamp"
-    signature = stamps.input_signature(project, f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
-    unchanged = stamps.recorded(stamp, signature) if target.is_file() else None
-    if unchanged is not None:
-        return CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
-    sources, ctx = read_sources(project, drafts=drafts, content=content() if content else None)
-    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
-    events: dict[str, str] = {}
-    for answer in answers:
-        if answer.on_event:
-            if answer.on_event in events:
-                ctx.error(answer.source, answer.line, f"事件 on: {answer.on_event} 已由 {events[answer.on_event]} 处理，每个事件只能有一条应答")
-            events[answer.on_event] = f"{answer.source}:{answer.line}"
-    keyword_rows = _keyword_rows(answers, sources.synonyms, ctx)
-    errors = [p for p in ctx.problems if p.is_error]
-    if errors:
-        raise ContentError(ctx.problems)
-    index = _doc_index(answers, sources.synonyms)
-    flows = sources.flows
+
+    result: CompileResult
+    target: Path
+    temporary: Path | None = None  # None: the existing database is already current
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def commit(self) -> CompileResult:
+        if self.temporary is not None:
+            os.replace(self.temporary, self.target)
+            self.temporary = None
+        for step in self._after_commit:
+            step()
+        self._after_commit.clear()
+        return self.result
+
+    def discard(self) -> None:
+        if self.temporary is not None:
+            self.temporary.unlink(missing_ok=True)
+            self.temporary = None
+        self._after_commit.clear()
+
+
+def _analysis_fingerprint(synonyms) -> str:
+    """What a phrasing's words depend on besides its text: our code, the synonyms, jieba's dictionary
+    (found without importing jieba, which costs a tenth of a second)."""
+    spec = importlib.util.find_spec("jieba")
+    folder = spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else ""
+    try:
+        stat = os.stat(os.path.join(folder, "dict.txt"))
+        dictionary = f"{folder}:{stat.st_size}:{stat.st_mtime_ns}"
+    except OSError:
+        dictionary = folder
+    groups = hashlib.blake2b(json.dumps(synonyms.groups, ensure_ascii=False).encode(), digest_size=16).hexdigest()
+    return f"{ANALYSIS_VERSION}:{__version__}:{dictionary}:{groups}"
+
+
+def _tables(project: Project, sources: Sources, ctx: ReadContext, answers: list[Answer], keyword_rows: list[dict],
+            index: DocIndex) -> tuple[dict, dict[str, list[tuple]]]:
     meta = {
         "schema": SCHEMA_VERSION,
         "built_at": time.time(),
@@ -212,10 +238,14 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         "answer_features": index.answer_features,
         "terms": list(index.df.items()),
         "flows": [(f["id"], f["title"], json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")},
-                                                   ensure_ascii=False), f["source"]) for f in flows.values()],
+                                                   ensure_ascii=False), f["source"]) for f in sources.flows.values()],
         "branches": [(i, b["name"], b["address"], b["phone"], b["lat"], b["lng"], b["hours"], b["line"])
                      for i, b in enumerate(sources.branches)],
     }
+    return meta, tables
+
+
+def _write_beside(target: Path, meta: dict, tables: dict[str, list[tuple]]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -224,15 +254,64 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def prepare_database(project: Project, *, drafts: bool = False, out: Path | None = None,
+                     clean: bool = False) -> PreparedDatabase:
+    """Compile the bot sources into a file beside ``out`` (default ``build/wx.db``).
+
+    Raises :class:`~wxcli.errors.ContentError` listing every error as
+    ``path:line: message`` (warnings included); nothing is then written. Only
+    changed articles are parsed and only new phrasings segmented (see
+    :mod:`wxcli.bot.article_facts` and :mod:`wxcli.bot.doc_cache`); the result is
+    the same database a clean compile (``clean``: no cache is read) writes.
+    """
+    started = time.perf_counter()
+    target = Path(out) if out else project.db_path
+    stamp = project.cache_dir / "wx-db.stamp"
+    signature = stamps.input_signature(project, f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
+    unchanged = stamps.recorded(stamp, signature) if target.is_file() and not clean else None
+    if unchanged is not None:
+        return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)
+    facts, _problems = ArticleStore(project).load(clean=clean)
+    sources, ctx = read_sources(project, drafts=drafts, articles=facts)
+    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
+    events: dict[str, str] = {}
+    for answer in answers:
+        if answer.on_event:
+            if answer.on_event in events:
+                ctx.error(answer.source, answer.line, f"事件 on: {answer.on_event} 已由 {events[answer.on_event]} 处理，每个事件只能有一条应答")
+            events[answer.on_event] = f"{answer.source}:{answer.line}"
+    keyword_rows = _keyword_rows(answers, sources.synonyms, ctx)
+    errors = [p for p in ctx.problems if p.is_error]
+    if errors:
+        raise ContentError(ctx.problems)
+    analyses = DocumentCache(project.cache_dir, "analyses", _analysis_fingerprint(sources.synonyms), clean=clean)
+    analyse = functools.partial(analyse_texts, sources.synonyms)
+    index = _doc_index(answers, sources.synonyms, analyse=lambda texts: analyses.map(texts, analyse))
+    meta, tables = _tables(project, sources, ctx, answers, keyword_rows, index)
+    temporary = _write_beside(target, meta, tables)
     result = CompileResult(
         path=target, answers=len(sources.answers), keywords=len(keyword_rows), docs=len(index.docs),
-        flows=len(flows), nodes=sum(len(f["nodes"]) for f in flows.values()), branches=len(sources.branches),
-        articles=sum(1 for a in ctx.articles.values() if a.keywords), synonym_groups=len(sources.synonyms.groups),
+        flows=len(sources.flows), nodes=sum(len(f["nodes"]) for f in sources.flows.values()),
+        branches=len(sources.branches), articles=sum(1 for a in ctx.articles.values() if a.keywords),
+        synonym_groups=len(sources.synonyms.groups),
         seconds=time.perf_counter() - started, warnings=[p for p in ctx.problems if not p.is_error],
     )
-    stamps.record(stamp, signature, result.as_dict())
-    return result
+    return PreparedDatabase(result, target, temporary, [
+        analyses.save, lambda: stamps.record(stamp, signature, result.as_dict()),
+    ])
+
+
+def compile_project(project: Project, *, drafts: bool = False, out: Path | None = None,
+                    clean: bool = False) -> CompileResult:
+    """Compile the bot sources into ``out`` (default ``build/wx.db``) and put it in place.
+
+    Raises :class:`~wxcli.errors.ContentError` (see :func:`prepare_database`);
+    the previous database is then left untouched. Returns counts and warnings.
+    """
+    return prepare_database(project, drafts=drafts, out=out, clean=clean).commit()

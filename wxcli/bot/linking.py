@@ -4,10 +4,12 @@ phrasings with their inverted index."""
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from array import array
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wxcli.bot.reading import MODES, PRIORITY_ARTICLE, PRIORITY_FLOW, _SOURCE_NAMES, Answer, ReadContext
@@ -30,8 +32,7 @@ def _flow_answers(flows: dict[str, dict]) -> list[Answer]:
 def _article_answers(articles: dict, project: Project, ctx: ReadContext) -> list[Answer]:
     answers = []
     for slug, article in articles.items():
-        shown = project.relative(article.path)
-        at = article.key_lines.get("keywords", 1)
+        shown, at = article.source, article.keywords_line
         answers.append(Answer(
             name=f"article:{slug}", reply={"news": [ctx.card(article)], "articles": [slug]},
             source=shown, line=1, label=article.title, priority=PRIORITY_ARTICLE,
@@ -117,25 +118,45 @@ class DocIndex:
     """(word, packed ascending doc ids)."""
 
 
-def _doc_index(answers: list[Answer], synonyms: Synonyms) -> DocIndex:
-    """Searchable phrasings (keywords but not regexes, questions, titles), segmented."""
+def segment_texts(synonyms: Synonyms, texts: list[str]) -> list[list[str]]:
+    """Each text's words, in one jieba pass; a text with a line break (the pass's
+    separator) is segmented on its own so it cannot shift the others."""
+    rest = iter(synonyms.tokens_many([t for t in texts if "\n" not in t]))
+    return [synonyms.tokens(text) if "\n" in text else next(rest) for text in texts]
+
+
+Analysis = tuple[tuple[str, ...], dict[str, float]]
+"""A phrasing's distinct words in order, and its features (words and characters)."""
+
+
+def analyse_texts(synonyms: Synonyms, texts: list[str]) -> list[Analysis]:
+    """The per-phrasing work of a compile: segmenting, then the features scoring compares."""
+    out = []
+    for words in segment_texts(synonyms, texts):
+        tokens = tuple(dict.fromkeys(words))
+        out.append((tokens, features(tokens)))
+    return out
+
+
+def _doc_index(answers: list[Answer], synonyms: Synonyms,
+               analyse: Callable[[list[str]], list[Analysis]] | None = None) -> DocIndex:
+    """Searchable phrasings (keywords but not regexes, questions, titles), analysed by
+    ``analyse`` (default :func:`analyse_texts`; the compiler passes a cached one)."""
     phrasings: list[tuple[int, str, str]] = []
     for index, answer in enumerate(answers):
         if answer.on_event:
             continue
         phrasings += [(index, "keyword", k) for k, mode, _ in answer.keywords if mode != MODES["regex"]]
         phrasings += [(index, "question", q) for q in answer.questions]
-    segmented = synonyms.tokens_many([text for _, _, text in phrasings])
+    analysed = (analyse or functools.partial(analyse_texts, synonyms))([text for _, _, text in phrasings])
     docs: list[list] = []
     per_answer: dict[int, dict[str, float]] = {}
     postings: dict[str, list[int]] = defaultdict(list)
     seen: set[tuple] = set()
-    for (index, kind, text), words in zip(phrasings, segmented):
-        tokens = tuple(dict.fromkeys(words))
+    for (index, kind, text), (tokens, found) in zip(phrasings, analysed):
         if not tokens or (index, tokens) in seen:
             continue
         seen.add((index, tokens))
-        found = features(tokens)
         doc_id = len(docs) + 1
         docs.append([doc_id, index, kind, text, " ".join(tokens), " ".join(found), 0.0])
         for token in tokens:

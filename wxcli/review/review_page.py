@@ -230,7 +230,8 @@ def write_review_page(project: Project, problems: list[Problem] | None = None, *
     return path
 
 
-def refresh_review_page(project: Project, content: Callable[[], Content] | None = None) -> tuple[Path, bool]:
+def refresh_review_page(project: Project, content: Callable[[], Content] | None = None, *,
+                        clean: bool = False) -> tuple[Path, bool]:
     """Rewrite the review page unless its inputs are unchanged since it was last written.
 
     Returns the page's path and whether it was written. Checking every article
@@ -241,7 +242,7 @@ def refresh_review_page(project: Project, content: Callable[[], Content] | None 
     path = review_path(project)
     stamp = project.cache_dir / "review.stamp"
     signature = stamps.input_signature(project, "review")
-    if path.is_file() and stamps.recorded(stamp, signature) is not None:
+    if path.is_file() and not clean and stamps.recorded(stamp, signature) is not None:
         return path, False
     write_review_page(project, content=content() if content else None)
     stamps.record(stamp, signature, {"page": project.relative(path)})

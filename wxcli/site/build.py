@@ -15,6 +15,7 @@ import gc
 import os
 import pickle
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,18 @@ class BuildReport:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _once(step: Callable[[], None] | None) -> Callable[[], None]:
+    """``step`` to be called at most once, however many places may call it."""
+    done = []
+
+    def run() -> None:
+        if step is not None and not done:
+            done.append(True)
+            step()
+
+    return run
 
 
 @contextmanager
@@ -345,12 +358,17 @@ def build_site(
     strict: bool = False,
     progress=None,
     workers: int | None = None,
+    commit: Callable[[], None] | None = None,
 ) -> BuildReport:
     """Render the site into build/site; raise :class:`ContentError` on invalid content.
 
     ``progress(stage, done, total)`` is called as work advances. ``workers`` is the
     number of processes for Markdown and pages (default: the CPU cores, up to 8).
+    ``commit()`` is called once the site has been checked and written, right before
+    it is swapped in (or when nothing in it changed): ``wx build`` puts the bot's
+    database in place there, so both change or neither does.
     """
+    commit = _once(commit)
     started = time.perf_counter()
     cache_dir = project.cache_dir
     with _build_lock(cache_dir), _few_collections():
@@ -366,6 +384,7 @@ def build_site(
             warnings = state["warnings"]
             if strict and warnings:
                 raise ContentError(_as_errors(warnings))
+            commit()
             return BuildReport(
                 0, state["files"], 0, warnings, time.perf_counter() - started, state["articles"], state["files"]
             )
@@ -373,8 +392,9 @@ def build_site(
         report = _full_build(
             project, settings, scan, drafts=drafts, clean=clean, strict=strict, progress=progress,
             workers=default_workers() if workers is None else max(1, workers), output=output,
-            state=state, others=others,
+            state=state, others=others, commit=commit,
         )
+        commit()
         atomic_write_bytes(
             state_path,
             pickle.dumps(
@@ -480,7 +500,8 @@ def _own_changes(reading: _Reading, state, others: bytes, drafts: bool) -> list[
     return targets
 
 
-def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output, state, others) -> BuildReport:
+def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output, state, others,
+                commit) -> BuildReport:
     cache = MarkdownCache(project.cache_dir / "markdown.sqlite")
     try:
         renderer = MarkdownRenderer(settings.prefix)
@@ -527,14 +548,14 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             target_columns = {t.column for t in targets}
             pages = [article_page(model, keys, t) for t in targets]
             pages += [f for f in feed_pages(model, keys) if f.args[0] is None or f.args[0] in target_columns]
-            counts = output.assemble(pages, produce_with(model), partial=True)
+            counts = output.assemble(pages, produce_with(model), partial=True, before_swap=commit)
         if counts is None:
             model = site_model.build_model(settings, column_infos, visible)
             pages = plan(model, theme, assets, scan.media, project.content_dir, drafts=drafts)
             try:
-                counts = output.assemble(pages, produce_with(model), clean=clean)
+                counts = output.assemble(pages, produce_with(model), clean=clean, before_swap=commit)
             except FileNotFoundError:
-                counts = output.assemble(pages, produce_with(model), clean=True)
+                counts = output.assemble(pages, produce_with(model), clean=True, before_swap=commit)
         reading.save()
         theme.save()
         cache.prune({e.md_key for e in entries} | {c.md_key for c in column_infos})

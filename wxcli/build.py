@@ -1,0 +1,40 @@
+"""One ``wx build``: the site, the bot's database and the review page, as one step.
+
+Everything is checked and written first — the bot compiled beside ``build/wx.db``,
+the site rendered into its spare tree — and only then are both put in place, the
+database renamed over ``build/wx.db`` right before the site's directory swap.
+An error in either (``path:line``) leaves both as they were: the server never
+sends a card for a page the site no longer has. The review page, which is not
+deployed, is written last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wxcli.bot.compiler import CompileResult, prepare_database
+from wxcli.project import Project
+from wxcli.site.build import BuildReport, build_site
+
+
+@dataclass
+class ProjectBuild:
+    site: BuildReport
+    bot: CompileResult
+    review: str  # the review page's path, relative to the project
+    review_written: bool
+
+
+def build_project(project: Project, *, drafts: bool = False, clean: bool = False, strict: bool = False,
+                  progress=None, workers: int | None = None) -> ProjectBuild:
+    """Build site and bot together (both or neither); raises ContentError naming ``path:line``."""
+    from wxcli.review.review_page import refresh_review_page
+
+    prepared = prepare_database(project, drafts=drafts, clean=clean)
+    try:
+        site = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress,
+                          workers=workers, commit=prepared.commit)
+    finally:
+        prepared.discard()  # nothing left to drop once committed
+    path, written = refresh_review_page(project, clean=clean)
+    return ProjectBuild(site, prepared.result, project.relative(path), written)
