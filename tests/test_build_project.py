@@ -1,0 +1,229 @@
+"""``wx build`` as one step: site and bot both new or both old; incremental equals clean."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from wxcli.build import build_project
+from wxcli.errors import ContentError
+from wxcli.project import load_project
+from wxcli.references import find_references
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCED = "content/service/zizhu-shebei-shiyong-zhinan.md"  # flows/answers/accounts.yml sends its card
+
+
+def sample_project(root: Path):
+    """The sample bank (wx init's content) copied to ``root``."""
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "wx.toml", root / "wx.toml")
+    for folder in ("content", "flows", "site_templates"):
+        shutil.copytree(REPO / folder, root / folder)
+    return load_project(root, environ={})
+
+
+def age_inputs(project, seconds: float = 10) -> None:
+    """Make every source look saved a while ago, as when a build runs minutes after an edit."""
+    moment = time.time() - seconds
+    for folder, _dirs, files in os.walk(project.root):
+        if "build" in Path(folder).relative_to(project.root).parts:
+            continue
+        for name in files:
+            os.utime(os.path.join(folder, name), (moment, moment))
+
+
+def site_files(project) -> dict[str, bytes]:
+    site = project.site_dir
+    return {
+        os.path.relpath(os.path.join(folder, name), site): Path(folder, name).read_bytes()
+        for folder, _dirs, files in os.walk(site) for name in files
+    }
+
+
+def database(project) -> dict[str, list[tuple]]:
+    """Every table of wx.db as queries read it (the build time left out)."""
+    conn = sqlite3.connect(project.db_path)
+    try:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {
+            name: conn.execute(f"SELECT * FROM {name} {'WHERE key != ' + repr('built_at') if name == 'meta' else ''}"
+                               " ORDER BY 1").fetchall()
+            for name in tables
+        }
+    finally:
+        conn.close()
+
+
+def review_page(project) -> str:
+    text = (project.build_dir / "review" / "index.html").read_text(encoding="utf-8")
+    return re.sub(r"生成于 [0-9-]+ [0-9:]+", "生成于 …", text)
+
+
+def outputs(project) -> tuple:
+    return site_files(project), database(project), review_page(project)
+
+
+def identity(path: Path) -> tuple:
+    stat = path.stat()
+    return (stat.st_ino, stat.st_mtime_ns)
+
+
+def edit(project, rel: str, old: str, new: str) -> None:
+    path = project.root / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (rel, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def append(project, rel: str, text: str) -> None:
+    path = project.root / rel
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path):
+    built = sample_project(tmp_path / "bank")
+    build_project(built, workers=1)
+    return built
+
+
+# ---------------------------------------------------------------- both or neither
+
+
+def test_a_failing_bot_compile_leaves_site_and_database_old(project):
+    page = project.site_dir / "service" / "zizhu-shebei-shiyong-zhinan" / "index.html"
+    site_before, db_before = identity(project.site_dir), identity(project.db_path)
+    files_before = site_files(project)
+    (project.root / REFERENCED).unlink()
+    append(project, "content/news/2026-chunjie-wangdian-yingye-anpai.md", "\n补充说明。\n")
+    with pytest.raises(ContentError) as info:
+        build_project(project, workers=1)
+    assert any(p.path == "flows/answers/accounts.yml" and "zizhu-shebei-shiyong-zhinan" in p.message
+               for p in info.value.problems)
+    assert identity(project.site_dir) == site_before and identity(project.db_path) == db_before
+    assert site_files(project) == files_before and page.is_file()
+    assert not list(project.build_dir.glob(".wx.db.*"))  # the prepared database was dropped
+
+    edit(project, "flows/answers/accounts.yml", "reply: {articles: [zizhu-shebei-shiyong-zhinan]}", "reply: 请到网点咨询。")
+    build_project(project, workers=1)
+    assert not page.exists()
+    conn = sqlite3.connect(project.db_path)
+    names = {name for (name,) in conn.execute("SELECT name FROM answers")}
+    conn.close()
+    assert "article:zizhu-shebei-shiyong-zhinan" not in names and "atm-guide" in names
+
+
+def test_a_failing_site_leaves_the_database_old(project):
+    db_before = identity(project.db_path)
+    edit(project, "flows/answers/accounts.yml", "reply: {articles: [zizhu-shebei-shiyong-zhinan]}", "reply: 请到网点咨询。")
+    template = project.root / "site_templates" / "article.html"
+    template.write_text("{% for x in %}", encoding="utf-8")
+    with pytest.raises(ContentError):
+        build_project(project, workers=1)
+    assert identity(project.db_path) == db_before
+    template.unlink()
+    build_project(project, workers=1)
+    assert identity(project.db_path) != db_before
+
+
+# ---------------------------------------------------------------- references
+
+
+def test_references_name_answers_flows_and_links(project):
+    found = [str(r) for r in find_references(project, project.root / REFERENCED)]
+    assert "flows/answers/accounts.yml:154: 应答 atm-guide 的回复引用了文章 zizhu-shebei-shiyong-zhinan" in found
+    assert any(line.startswith("content/news/2026-chunjie-wangdian-yingye-anpai.md:") for line in found)
+    flow = [str(r) for r in find_references(project, project.root / "content/card/xinyongka-banka-zhinan.md")]
+    assert flow[0] == "flows/credit-card.yml:80: 流程 credit-card 的节点 guide 引用了文章 xinyongka-banka-zhinan"
+    site_link = project.root / "content/news/2026-chunjie-wangdian-yingye-anpai.md"
+    site_link.write_text(site_link.read_text(encoding="utf-8") + "\n见[开户须知](/card/xinyongka-nianfei-shuoming/)。\n",
+                         encoding="utf-8")
+    lines = [str(r) for r in find_references(project, project.root / "content/card/xinyongka-nianfei-shuoming.md")]
+    assert any(line.startswith("content/news/2026-chunjie-wangdian-yingye-anpai.md:") for line in lines)
+    assert find_references(project, project.root / "content/news/2026-chunjie-wangdian-yingye-anpai.md") == []
+
+
+def run_wx(project, *args):
+    return subprocess.run([sys.executable, "-m", "wxcli", *args], cwd=project.root, capture_output=True,
+                          text=True, env={**os.environ, "NO_COLOR": "1"})
+
+
+def test_delete_and_draft_warn_about_references_at_once(project):
+    draft = run_wx(project, "article", "set", "xinyongka-banka-zhinan", "--draft")
+    assert draft.returncode == 0
+    assert "flows/credit-card.yml:80: 流程 credit-card 的节点 guide 引用了文章 xinyongka-banka-zhinan" in draft.stderr
+    deleted = run_wx(project, "article", "delete", "zizhu-shebei-shiyong-zhinan", "--yes")
+    assert deleted.returncode == 0
+    assert "flows/answers/accounts.yml:154: 应答 atm-guide 的回复引用了文章 zizhu-shebei-shiyong-zhinan" in deleted.stderr
+    quiet = run_wx(project, "article", "set", "xinyongka-nianfei-shuoming", "--tags", "年费")
+    assert "引用" not in quiet.stderr
+
+
+# ---------------------------------------------------------------- incremental = clean
+
+
+NEW_ARTICLE = """---
+title: 示例银行手机银行新版上线
+date: 2026-03-02 09:00
+tags: [手机银行]
+keywords: [新版手机银行]
+---
+新版手机银行上线，[信用卡办卡指南](../card/xinyongka-banka-zhinan.md)同步更新。
+
+## 新功能
+
+转账更快。
+"""
+
+
+def _steps(project):
+    """Edits, renames and deletes a week of editing might bring, each followed by a build."""
+    content = project.root / "content"
+    yield lambda: append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n年费政策补充说明。\n")
+    yield lambda: edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "keywords: [账单分期, 分期手续费]",
+                       "keywords: [账单分期, 分期手续费, 分期怎么还]")
+    yield lambda: (content / "news" / "shouji-yinhang-xinban.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    yield lambda: os.rename(content / "news" / "shouji-yinhang-xinban.md", content / "personal" / "shouji-yinhang-v2.md")
+    yield lambda: edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "title: ", "title: 【更新】")
+    yield lambda: (content / "card" / "xinyongka-nianfei-shuoming.md").unlink()
+    yield lambda: edit(project, "flows/synonyms.yml", "- [", "- [新版手机银行, 新手机银行]\n- [")
+    yield lambda: edit(project, "content/personal/shouji-yinhang-v2.md", "tags: [手机银行]", "tags: [手机银行]\ndraft: true")
+
+
+def test_incremental_builds_equal_clean_builds(project, tmp_path):
+    for number, step in enumerate(_steps(project)):
+        step()
+        if number % 2:
+            age_inputs(project)  # every other build trusts the files' stat signatures
+        build_project(project, workers=1)
+        incremental = outputs(project)
+        twin = tmp_path / f"clean-{number}" / "bank"
+        twin.parent.mkdir()
+        shutil.copytree(project.root, twin, ignore=shutil.ignore_patterns("build", "var"))
+        clean = load_project(twin, environ={})
+        build_project(clean, clean=True, workers=1)
+        expected = outputs(clean)
+        for name, mine, theirs in zip(("site", "wx.db", "review page"), incremental, expected):
+            assert mine == theirs, f"step {number}: {name} differs from a clean build"
+
+
+def test_one_edit_reads_one_article(project, monkeypatch):
+    from wxcli.bot import article_facts
+
+    age_inputs(project)
+    build_project(project, workers=1)
+    read = []
+    original = article_facts._read
+    monkeypatch.setattr(article_facts, "_read", lambda path, *rest: read.append(path.name) or original(path, *rest))
+    append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n补充。\n")
+    build_project(project, workers=1)
+    assert read == ["xinyongka-nianfei-shuoming.md"]
