@@ -189,6 +189,10 @@ def _steps(project):
     """Edits, renames and deletes a week of editing might bring, each followed by a build."""
     content = project.root / "content"
     yield lambda: append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n年费政策补充说明。\n")
+    yield lambda: append(project, "content/card/xinyongka-zhangdan-fenqi.md", "\n另见[旧规则](../card/no-such-rule.md)。\n")
+    yield lambda: append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n![年费表](../media/no-such.png)\n")
+    yield lambda: edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "另见[旧规则](../card/no-such-rule.md)",
+                       "另见[年费说明](xinyongka-nianfei-shuoming.md)")
     yield lambda: edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "keywords: [账单分期, 分期手续费]",
                        "keywords: [账单分期, 分期手续费, 分期怎么还]")
     yield lambda: (content / "news" / "shouji-yinhang-xinban.md").write_text(NEW_ARTICLE, encoding="utf-8")
@@ -216,14 +220,19 @@ def test_incremental_builds_equal_clean_builds(project, tmp_path):
             assert mine == theirs, f"step {number}: {name} differs from a clean build"
 
 
-def test_one_edit_reads_one_article(project, monkeypatch):
+def test_one_edit_reads_one_article_and_checks_only_it(project, monkeypatch):
     from wxcli.bot import article_facts
+    from wxcli.review import check, graph
 
     age_inputs(project)
     build_project(project, workers=1)
-    read = []
+    read, checked, drawn = [], [], []
     original = article_facts._read
     monkeypatch.setattr(article_facts, "_read", lambda path, *rest: read.append(path.name) or original(path, *rest))
-    append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n补充。\n")
+    monkeypatch.setattr(check, "check_project", lambda *args, **kwargs: checked.append(args))
+    monkeypatch.setattr(graph, "render", lambda *args, **kwargs: drawn.append(args))
+    append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n另见[旧规则](../card/no-such-rule.md)。\n")
     build_project(project, workers=1)
     assert read == ["xinyongka-nianfei-shuoming.md"]
+    assert checked == [] and drawn == []  # no whole-project check, no flow redrawn
+    assert "链接的文章不存在：../card/no-such-rule.md" in review_page(project)

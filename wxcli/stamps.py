@@ -15,19 +15,25 @@ import time
 from pathlib import Path
 
 from wxcli import __version__
+from wxcli.content import COLUMN_FILE
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import CONFIG_NAME, Project
 
 SETTLE_SECONDS = 2
 
 
-def input_signature(project: Project, step: str) -> str | None:
+def input_signature(project: Project, step: str, *, articles: bool = True) -> str | None:
+    """The signature of the sources; without ``articles``, of everything but the article files
+    (``content/<column>/*.md`` other than ``_column.md``)."""
     digest = hashlib.blake2b(f"{__version__}\0{step}\n".encode(), digest_size=20)
     newest = 0
     files = [str(project.root / CONFIG_NAME)]
+    content = str(project.content_dir)
     for folder in (project.content_dir, project.flows_dir):
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames.sort()
+            if not articles and os.path.dirname(dirpath) == content:
+                filenames = [n for n in filenames if not n.endswith(".md") or n == COLUMN_FILE]
             files.extend(os.path.join(dirpath, name) for name in sorted(filenames))
     lines = []
     for path in files:

@@ -49,7 +49,9 @@ class ArticleFacts(NamedTuple):
         return f"/{self.column}/{self.slug}/"
 
 
-class _Record(NamedTuple):
+class FileRecord(NamedTuple):
+    """One article file as last read: its signature, the hash of its bytes, and what was found."""
+
     sig: tuple[int, int, int]
     trusted: bool
     digest: bytes
@@ -98,12 +100,12 @@ def _fingerprint(project: Project) -> str:
     return f"{STORE_VERSION}:{__version__}:{project.timezone.key}:{project.summary_length}"
 
 
-def _read(path: Path, sig, trusted: bool, old: _Record | None, project: Project) -> _Record:
+def _read(path: Path, sig, trusted: bool, old: FileRecord | None, project: Project) -> FileRecord:
     shown = shown_path(path, project)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return _Record(sig, False, b"", None, ((shown, 1, f"无法读取文件：{exc.strerror}", "error"),))
+        return FileRecord(sig, False, b"", None, ((shown, 1, f"无法读取文件：{exc.strerror}", "error"),))
     digest = hashlib.blake2b(data, digest_size=16).digest()
     if old is not None and old.digest == digest:
         return old._replace(sig=sig, trusted=trusted)
@@ -111,27 +113,42 @@ def _read(path: Path, sig, trusted: bool, old: _Record | None, project: Project)
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return _Record(sig, trusted, digest, None, ((shown, line, "文件不是 UTF-8 编码", "error"),))
+        return FileRecord(sig, trusted, digest, None, ((shown, line, "文件不是 UTF-8 编码", "error"),))
     article, problems = article_from_text(text, path, project)
     found = tuple((p.path, p.line, p.message, p.level) for p in problems)
-    return _Record(sig, trusted, digest, facts_of(article, project) if article else None, found)
+    return FileRecord(sig, trusted, digest, facts_of(article, project) if article else None, found)
 
 
 class ArticleStore:
-    """Every article file's facts, refreshed from disk at :meth:`load`."""
+    """Every article file's facts, refreshed from disk once per instance (the bot
+    compile and the review page of one build share an instance)."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, *, clean: bool = False):
         self.project = project
+        self.clean = clean
         self.path = project.cache_dir / "bot-articles.pickle"
+        self._records: dict[str, FileRecord] | None = None
 
-    def load(self, *, clean: bool = False) -> tuple[list[ArticleFacts], list[Problem]]:
-        """The valid articles in content order, and the problems of the invalid ones
-        (``clean``: every file is parsed again)."""
-        saved = None if clean else read_pickle(self.path)
+    def load(self) -> tuple[list[ArticleFacts], list[Problem]]:
+        """The valid articles in content order, and the problems of the invalid ones."""
+        records = self.refresh()
+        facts = [r.facts for r in records.values() if r.facts is not None]
+        problems = [Problem(*p) for r in records.values() for p in r.problems]
+        return facts, problems
+
+    def refresh(self) -> dict[str, FileRecord]:
+        """Every article file's record by ``content/…`` path, re-reading only changed files
+        (all of them when ``clean``)."""
+        if self._records is None:
+            self._records = self._refresh()
+        return self._records
+
+    def _refresh(self) -> dict[str, FileRecord]:
+        saved = None if self.clean else read_pickle(self.path)
         fingerprint = _fingerprint(self.project)
         old = saved["records"] if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint else {}
         trust_before = time.time_ns() - RACY_NS
-        records: dict[str, _Record] = {}
+        records: dict[str, FileRecord] = {}
         changed = False
         for key, stat in _article_files(self.project.content_dir):
             sig = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
@@ -143,6 +160,4 @@ class ArticleStore:
         if changed or records.keys() != old.keys():
             data = {"fingerprint": fingerprint, "records": records}
             atomic_write_bytes(self.path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-        facts = [r.facts for r in records.values() if r.facts is not None]
-        problems = [Problem(*p) for r in records.values() for p in r.problems]
-        return facts, problems
+        return records

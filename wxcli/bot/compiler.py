@@ -261,7 +261,7 @@ def _write_beside(target: Path, meta: dict, tables: dict[str, list[tuple]]) -> P
 
 
 def prepare_database(project: Project, *, drafts: bool = False, out: Path | None = None,
-                     clean: bool = False) -> PreparedDatabase:
+                     clean: bool = False, store: ArticleStore | None = None) -> PreparedDatabase:
     """Compile the bot sources into a file beside ``out`` (default ``build/wx.db``).
 
     Raises :class:`~wxcli.errors.ContentError` listing every error as
@@ -269,6 +269,7 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     changed articles are parsed and only new phrasings segmented (see
     :mod:`wxcli.bot.article_facts` and :mod:`wxcli.bot.doc_cache`); the result is
     the same database a clean compile (``clean``: no cache is read) writes.
+    ``store`` is the articles' store when the caller shares it.
     """
     started = time.perf_counter()
     target = Path(out) if out else project.db_path
@@ -277,7 +278,7 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     unchanged = stamps.recorded(stamp, signature) if target.is_file() and not clean else None
     if unchanged is not None:
         return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)
-    facts, _problems = ArticleStore(project).load(clean=clean)
+    facts, _problems = (store or ArticleStore(project, clean=clean)).load()
     sources, ctx = read_sources(project, drafts=drafts, articles=facts)
     answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
     events: dict[str, str] = {}

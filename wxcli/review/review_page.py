@@ -8,16 +8,19 @@ and is written atomically like everything else under ``build/``.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from wxcli import stamps
 from wxcli.bot import compiler
-from wxcli.content import Content, load_content
+from wxcli.bot.article_facts import ArticleFacts, ArticleStore
+from wxcli.content import Content, article_from_text, load_columns, load_content
 from wxcli.errors import Problem, WxError
-from wxcli.fsutil import atomic_write_text
+from wxcli.fsutil import atomic_write_bytes, atomic_write_text, read_pickle
 from wxcli.project import Project
 from wxcli.review import graph
 from wxcli.review.net import FlowNet, build_net
@@ -182,14 +185,17 @@ def article_keywords_section(articles: dict) -> str:
 
 
 def render_page(project: Project, problems: list[Problem], *, use_svg: bool | None = None,
-                sources: tuple[compiler.Sources, compiler.ReadContext] | None = None) -> str:
+                sources: tuple[compiler.Sources, compiler.ReadContext] | None = None,
+                flows_html: str | None = None) -> str:
+    """The whole page; ``flows_html`` is the flows section when the caller kept it from last time."""
     sources, ctx = sources or compiler.read_sources(project)
-    net = build_net(sources.flow_files)
     svg = graph.graphviz_available() if use_svg is None else use_svg
+    if flows_html is None:
+        flows_html = flows_section(build_net(sources.flow_files), svg)
     title = project.site.get("title") or project.root.name
     errors = sum(1 for p in problems if p.is_error)
     stamp = time.strftime("%Y-%m-%d %H:%M")
-    summary = (f"{len(net.flows)} 个流程 · {len(sources.answers)} 条应答 · "
+    summary = (f"{len(sources.flows)} 个流程 · {len(sources.answers)} 条应答 · "
                f"{errors} 个错误 · {len(problems) - errors} 个警告 · 生成于 {stamp}")
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
@@ -200,7 +206,7 @@ def render_page(project: Project, problems: list[Problem], *, use_svg: bool | No
         '<nav><a href="#problems">检查结果</a><a href="#flows">流程</a><a href="#answers">智能应答</a>'
         '<a href="#article-keywords">文章关键词</a></nav><main>'
         + problems_section(problems)
-        + flows_section(net, svg)
+        + flows_html
         + answers_section(sources.answers)
         + article_keywords_section(ctx.articles)
         + "</main></body></html>\n"
@@ -230,20 +236,121 @@ def write_review_page(project: Project, problems: list[Problem] | None = None, *
     return path
 
 
-def refresh_review_page(project: Project, content: Callable[[], Content] | None = None, *,
-                        clean: bool = False) -> tuple[Path, bool]:
+# ---------------------------------------------------------------- incremental
+
+
+@dataclass
+class _State:
+    """What the last written page was made of, to redo only what an edit can change."""
+
+    others: str  # signature of every source but the article files
+    articles: dict[str, tuple[bytes, ArticleFacts | None]]  # path → (hash of the file, its facts)
+    problems: list[Problem]  # wx check's, as on the page
+    markdown: list[Problem]  # the part of them from links, images and slugs in articles
+    flows_key: str
+    flows_html: str
+
+
+def _flows_key(sources: compiler.Sources, use_svg: bool) -> str:
+    data = repr(sorted((k, v[0], repr(v[1])) for k, v in sources.flow_files.items())) + str(use_svg)
+    return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
+
+
+def _local_changes(state, others: str | None, records: dict) -> list[str] | None:
+    """The article files that changed, when nothing else about the project did, else None.
+
+    "Nothing else" means the same files, every other source the same, and each changed
+    article still valid with the same facts (slug, title, summary, cover, keywords,
+    draft): then only that article's own link and image warnings can change.
+    """
+    if not isinstance(state, _State) or others is None or state.others != others:
+        return None
+    if state.articles.keys() != records.keys():
+        return None
+    changed = []
+    for path, record in records.items():
+        digest, facts = state.articles[path]
+        if digest == record.digest:
+            continue
+        if facts is None or facts != record.facts:
+            return None
+        changed.append(path)
+    return changed
+
+
+def _own_markdown_problems(project: Project, changed: list[str], records: dict) -> list[Problem]:
+    """wx check's link, image and slug problems of the changed articles, checked against
+    just the articles their text can name (links name files by slug) and their namesakes."""
+    from wxcli.review.check import markdown_problems
+
+    texts = {path: (project.root / path).read_text(encoding="utf-8") for path in changed}
+    slugs = {records[path].facts.slug for path in changed}
+    wanted = [
+        path for path, record in records.items()
+        if record.facts is not None and (path in texts or record.facts.slug in slugs
+                                         or any(record.facts.slug in text for text in texts.values()))
+    ]
+    articles = []
+    for path in wanted:
+        text = texts.get(path) or (project.root / path).read_text(encoding="utf-8")
+        article, _ = article_from_text(text, project.root / path, project)
+        articles.append(article)
+    columns, column_problems = load_columns(project)
+    found = markdown_problems(project, Content(columns, articles, column_problems))
+    return [p for p in found if p.path in texts]
+
+
+def _patched_problems(state: _State, changed: list[str], own: list[Problem]) -> tuple[list[Problem], list[Problem]]:
+    """The last page's problems with the changed articles' own Markdown problems replaced."""
+    stale = {(p.path, p.line, p.message, p.level) for p in state.markdown if p.path in changed}
+    kept = [p for p in state.problems if (p.path, p.line, p.message, p.level) not in stale]
+    markdown = [p for p in state.markdown if p.path not in changed] + own
+    from wxcli.review.check import dedupe
+
+    problems = sorted(dedupe([*own, *kept]), key=lambda p: (p.path, p.line))
+    return problems, sorted(markdown, key=lambda p: (p.path, p.line))
+
+
+def refresh_review_page(project: Project, *, clean: bool = False,
+                        store: ArticleStore | None = None) -> tuple[Path, bool]:
     """Rewrite the review page unless its inputs are unchanged since it was last written.
 
     Returns the page's path and whether it was written. Checking every article
-    and drawing every flow takes seconds on a big project; a no-change ``wx
-    build`` should not pay for it. ``content`` gives the loaded articles when
-    the caller shares them; it is only called when the page is rewritten.
+    and drawing every flow takes seconds on a big project, so a build redoes only
+    what changed: when only article bodies changed (same facts), only their own
+    link and image problems are checked again, and the flows section is redrawn
+    only when a flow changed. The page is the one a clean build (``clean``) writes.
+    ``store`` is the articles' store when the caller shares it.
     """
+    from wxcli.review.check import check_project, markdown_problems
+
     path = review_path(project)
     stamp = project.cache_dir / "review.stamp"
+    state_path = project.cache_dir / "review-state.pickle"
     signature = stamps.input_signature(project, "review")
     if path.is_file() and not clean and stamps.recorded(stamp, signature) is not None:
         return path, False
-    write_review_page(project, content=content() if content else None)
+    use_svg = graph.graphviz_available()
+    others = stamps.input_signature(project, f"review-others:{use_svg}", articles=False)
+    records = (store or ArticleStore(project, clean=clean)).refresh()
+    facts = [r.facts for r in records.values() if r.facts is not None]
+    state = None if clean or not path.is_file() else read_pickle(state_path)
+    changed = _local_changes(state, others, records)
+    if changed is None:
+        content = load_content(project)
+        sources = compiler.read_sources(project, content=content)
+        problems = check_project(project, content=content, sources=sources)
+        markdown = markdown_problems(project, content)
+    else:
+        sources = compiler.read_sources(project, articles=facts)
+        problems, markdown = _patched_problems(state, changed, _own_markdown_problems(project, changed, records))
+    flows_key = _flows_key(sources[0], use_svg)
+    flows_html = state.flows_html if changed is not None and state.flows_key == flows_key else None
+    if flows_html is None:
+        flows_html = flows_section(build_net(sources[0].flow_files), use_svg)
+    atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
+    articles = {key: (record.digest, record.facts) for key, record in records.items()}
+    new_state = _State(others or "", articles, problems, markdown, flows_key, flows_html)
+    atomic_write_bytes(state_path, pickle.dumps(new_state, protocol=pickle.HIGHEST_PROTOCOL))
     stamps.record(stamp, signature, {"page": project.relative(path)})
     return path, True
