@@ -27,7 +27,7 @@ from wxcli.errors import Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 RACY_NS = 2_000_000_000
 
 
@@ -57,6 +57,7 @@ class FileRecord(NamedTuple):
     digest: bytes
     facts: ArticleFacts | None
     problems: tuple[tuple, ...]  # (path, line, message, level) of an invalid file
+    facts_digest: bytes = b""  # a short stand-in for the facts, to tell later whether they changed
 
 
 def shown_path(path: Path, project: Project) -> str:
@@ -100,13 +101,17 @@ def _fingerprint(project: Project) -> str:
     return f"{STORE_VERSION}:{__version__}:{project.timezone.key}:{project.summary_length}"
 
 
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 def _read(path: Path, sig, trusted: bool, old: FileRecord | None, project: Project) -> FileRecord:
     shown = shown_path(path, project)
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileRecord(sig, False, b"", None, ((shown, 1, f"无法读取文件：{exc.strerror}", "error"),))
-    digest = hashlib.blake2b(data, digest_size=16).digest()
+    digest = _digest(data)
     if old is not None and old.digest == digest:
         return old._replace(sig=sig, trusted=trusted)
     try:
@@ -116,7 +121,10 @@ def _read(path: Path, sig, trusted: bool, old: FileRecord | None, project: Proje
         return FileRecord(sig, trusted, digest, None, ((shown, line, "文件不是 UTF-8 编码", "error"),))
     article, problems = article_from_text(text, path, project)
     found = tuple((p.path, p.line, p.message, p.level) for p in problems)
-    return FileRecord(sig, trusted, digest, facts_of(article, project) if article else None, found)
+    if article is None:
+        return FileRecord(sig, trusted, digest, None, found)
+    facts = facts_of(article, project)
+    return FileRecord(sig, trusted, digest, facts, found, _digest(repr(tuple(facts)).encode()))
 
 
 class ArticleStore:

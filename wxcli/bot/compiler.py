@@ -62,7 +62,9 @@ from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
 
 SCHEMA_VERSION = 2
-ANALYSIS_VERSION = 1
+_JSON = json.JSONEncoder(ensure_ascii=False)
+"""``json.dumps(…, ensure_ascii=False)`` without building an encoder per call (10,000 replies)."""
+ANALYSIS_VERSION = 2
 """Bump when segmenting or features change in a way jieba's dictionary and the synonyms do not show."""
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,7 +153,7 @@ def read_sources(project: Project, *, drafts: bool = False, content: Content | N
 
 def _answer_rows(answers: list[Answer]) -> list[tuple]:
     return [
-        (index, a.name, a.label, a.on_event, json.dumps(a.reply, ensure_ascii=False), a.source, a.line)
+        (index, a.name, a.label, a.on_event, _JSON.encode(a.reply), a.source, a.line)
         for index, a in enumerate(answers)
     ]
 

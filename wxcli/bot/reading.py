@@ -29,6 +29,7 @@ SYNONYMS_FILE = "synonyms.yml"
 BRANCHES_FILE = "branches.csv"
 TEXT_LIMIT = 2048
 MAX_NEWS = 8
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 # Keyword sources, strongest first: when two claim the same word, the stronger wins.
@@ -70,6 +71,7 @@ class ReadContext:
         self.articles = articles
         self.flow_ids = flow_ids
         self.problems: list[Problem] = []
+        self.base_url = project.base_url if project is not None else ""
 
     def error(self, path: str, line: int, message: str) -> None:
         self.problems.append(Problem(path, line, message))
@@ -78,9 +80,9 @@ class ReadContext:
         self.problems.append(Problem(path, line, message, level="warning"))
 
     def absolute(self, url: str) -> str:
-        if not url or re.match(r"^[a-z][a-z0-9+.-]*:", url, re.I):
+        if not url or _SCHEME.match(url):
             return url
-        return f"{self.project.base_url}/{url.lstrip('/')}"
+        return f"{self.base_url}/{url.lstrip('/')}"
 
     def card(self, article) -> dict:
         return {

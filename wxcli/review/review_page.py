@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wxcli import stamps
 from wxcli.bot import compiler
-from wxcli.bot.article_facts import ArticleFacts, ArticleStore
+from wxcli.bot.article_facts import ArticleStore
 from wxcli.content import Content, article_from_text, load_columns, load_content
 from wxcli.errors import Problem, WxError
 from wxcli.fsutil import atomic_write_bytes, atomic_write_text, read_pickle
@@ -244,7 +244,7 @@ class _State:
     """What the last written page was made of, to redo only what an edit can change."""
 
     others: str  # signature of every source but the article files
-    articles: dict[str, tuple[bytes, ArticleFacts | None]]  # path → (hash of the file, its facts)
+    articles: dict[str, tuple[bytes, bytes]]  # path → (hash of the file, FileRecord.facts_digest)
     problems: list[Problem]  # wx check's, as on the page
     markdown: list[Problem]  # the part of them from links, images and slugs in articles
     flows_key: str
@@ -272,7 +272,7 @@ def _local_changes(state, others: str | None, records: dict) -> list[str] | None
         digest, facts = state.articles[path]
         if digest == record.digest:
             continue
-        if facts is None or facts != record.facts:
+        if not facts or facts != record.facts_digest:
             return None
         changed.append(path)
     return changed
@@ -349,7 +349,7 @@ def refresh_review_page(project: Project, *, clean: bool = False,
     if flows_html is None:
         flows_html = flows_section(build_net(sources[0].flow_files), use_svg)
     atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
-    articles = {key: (record.digest, record.facts) for key, record in records.items()}
+    articles = {key: (record.digest, record.facts_digest) for key, record in records.items()}
     new_state = _State(others or "", articles, problems, markdown, flows_key, flows_html)
     atomic_write_bytes(state_path, pickle.dumps(new_state, protocol=pickle.HIGHEST_PROTOCOL))
     stamps.record(stamp, signature, {"page": project.relative(path)})
