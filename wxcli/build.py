@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from wxcli.bot.article_facts import ArticleStore
 from wxcli.bot.compiler import CompileResult, prepare_database
 from wxcli.project import Project
+from wxcli.stamps import SourceScan
 from wxcli.site.build import BuildReport, build_site
 
 
@@ -31,12 +32,12 @@ def build_project(project: Project, *, drafts: bool = False, clean: bool = False
     """Build site and bot together (both or neither); raises ContentError naming ``path:line``."""
     from wxcli.review.review_page import refresh_review_page
 
-    store = ArticleStore(project, clean=clean)
-    prepared = prepare_database(project, drafts=drafts, clean=clean, store=store)
+    store, scan = ArticleStore(project, clean=clean), SourceScan(project)
+    prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan)
     try:
         site = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress,
                           workers=workers, commit=prepared.commit)
     finally:
         prepared.discard()  # nothing left to drop once committed
-    path, written = refresh_review_page(project, clean=clean, store=store)
+    path, written = refresh_review_page(project, clean=clean, store=store, scan=scan)
     return ProjectBuild(site, prepared.result, project.relative(path), written)

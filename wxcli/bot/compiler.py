@@ -263,7 +263,8 @@ def _write_beside(target: Path, meta: dict, tables: dict[str, list[tuple]]) -> P
 
 
 def prepare_database(project: Project, *, drafts: bool = False, out: Path | None = None,
-                     clean: bool = False, store: ArticleStore | None = None) -> PreparedDatabase:
+                     clean: bool = False, store: ArticleStore | None = None,
+                     scan: stamps.SourceScan | None = None) -> PreparedDatabase:
     """Compile the bot sources into a file beside ``out`` (default ``build/wx.db``).
 
     Raises :class:`~wxcli.errors.ContentError` listing every error as
@@ -271,12 +272,13 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     changed articles are parsed and only new phrasings segmented (see
     :mod:`wxcli.bot.article_facts` and :mod:`wxcli.bot.doc_cache`); the result is
     the same database a clean compile (``clean``: no cache is read) writes.
-    ``store`` is the articles' store when the caller shares it.
+    ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
     """
     started = time.perf_counter()
     target = Path(out) if out else project.db_path
     stamp = project.cache_dir / "wx-db.stamp"
-    signature = stamps.input_signature(project, f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
+    step = f"bot:{drafts}:{SCHEMA_VERSION}"
+    signature = (scan or stamps.SourceScan(project)).signature(step) if out is None else None
     unchanged = stamps.recorded(stamp, signature) if target.is_file() and not clean else None
     if unchanged is not None:
         return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)

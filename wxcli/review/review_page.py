@@ -312,7 +312,7 @@ def _patched_problems(state: _State, changed: list[str], own: list[Problem]) -> 
 
 
 def refresh_review_page(project: Project, *, clean: bool = False,
-                        store: ArticleStore | None = None) -> tuple[Path, bool]:
+                        store: ArticleStore | None = None, scan: stamps.SourceScan | None = None) -> tuple[Path, bool]:
     """Rewrite the review page unless its inputs are unchanged since it was last written.
 
     Returns the page's path and whether it was written. Checking every article
@@ -320,18 +320,19 @@ def refresh_review_page(project: Project, *, clean: bool = False,
     what changed: when only article bodies changed (same facts), only their own
     link and image problems are checked again, and the flows section is redrawn
     only when a flow changed. The page is the one a clean build (``clean``) writes.
-    ``store`` is the articles' store when the caller shares it.
+    ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
     """
     from wxcli.review.check import check_project, markdown_problems
 
     path = review_path(project)
     stamp = project.cache_dir / "review.stamp"
     state_path = project.cache_dir / "review-state.pickle"
-    signature = stamps.input_signature(project, "review")
+    scan = scan or stamps.SourceScan(project)
+    signature = scan.signature("review")
     if path.is_file() and not clean and stamps.recorded(stamp, signature) is not None:
         return path, False
     use_svg = graph.graphviz_available()
-    others = stamps.input_signature(project, f"review-others:{use_svg}", articles=False)
+    others = scan.signature(f"review-others:{use_svg}", articles=False)
     records = (store or ArticleStore(project, clean=clean)).refresh()
     facts = [r.facts for r in records.values() if r.facts is not None]
     state = None if clean or not path.is_file() else read_pickle(state_path)
