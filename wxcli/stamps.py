@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from wxcli import __version__
-from wxcli.content import COLUMN_FILE
+from wxcli.content import COLUMN_FILE, is_column_name
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import CONFIG_NAME, Project
 
@@ -33,7 +33,7 @@ class SourceScan:
         for folder in (project.content_dir, project.flows_dir):
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames.sort()
-                in_column = os.path.dirname(dirpath) == content
+                in_column = os.path.dirname(dirpath) == content and is_column_name(os.path.basename(dirpath))
                 paths.extend((os.path.join(dirpath, name), in_column and name.endswith(".md") and name != COLUMN_FILE)
                              for name in sorted(filenames))
         for path, article in paths:
