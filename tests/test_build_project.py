@@ -220,12 +220,13 @@ def test_incremental_builds_equal_clean_builds(project, tmp_path):
             assert mine == theirs, f"step {number}: {name} differs from a clean build"
 
 
-def test_one_edit_reads_one_article_and_checks_only_it(project, monkeypatch):
+def test_a_body_edit_reads_one_article_checks_only_it_and_keeps_the_database(project, monkeypatch):
     from wxcli.bot import article_facts
     from wxcli.review import check, graph
 
     age_inputs(project)
     build_project(project, workers=1)
+    database_before = identity(project.db_path)
     read, checked, drawn = [], [], []
     original = article_facts._read
     monkeypatch.setattr(article_facts, "_read", lambda path, *rest: read.append(path.name) or original(path, *rest))
@@ -235,4 +236,5 @@ def test_one_edit_reads_one_article_and_checks_only_it(project, monkeypatch):
     build_project(project, workers=1)
     assert read == ["xinyongka-nianfei-shuoming.md"]
     assert checked == [] and drawn == []  # no whole-project check, no flow redrawn
+    assert identity(project.db_path) == database_before  # same facts: the database in place is the one to keep
     assert "链接的文章不存在：../card/no-such-rule.md" in review_page(project)

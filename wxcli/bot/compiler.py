@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli import __version__, stamps
-from wxcli.bot.article_facts import ArticleFacts, ArticleStore, facts_of
+from wxcli.bot.article_facts import ArticleFacts, ArticleStore, FileRecord, facts_of
 from wxcli.bot.doc_cache import DocumentCache
 from wxcli.bot.flow_source import _check_graph, _flow_target, _skeletons, compile_flows, read_flow_files  # noqa: F401
 from wxcli.bot.linking import (  # noqa: F401
@@ -207,18 +207,35 @@ class PreparedDatabase:
         self._after_commit.clear()
 
 
-def _analysis_fingerprint(synonyms) -> str:
-    """What a phrasing's words depend on besides its text: our code, the synonyms, jieba's dictionary
-    (found without importing jieba, which costs a tenth of a second)."""
+def _jieba_dictionary() -> str:
+    """jieba's dictionary, by its file's stat (found without importing jieba, which costs a tenth of a second)."""
     spec = importlib.util.find_spec("jieba")
     folder = spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else ""
     try:
         stat = os.stat(os.path.join(folder, "dict.txt"))
-        dictionary = f"{folder}:{stat.st_size}:{stat.st_mtime_ns}"
     except OSError:
-        dictionary = folder
+        return folder
+    return f"{folder}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _analysis_fingerprint(synonyms) -> str:
+    """What a phrasing's words depend on besides its text: our code, the synonyms, jieba's dictionary."""
     groups = hashlib.blake2b(json.dumps(synonyms.groups, ensure_ascii=False).encode(), digest_size=16).hexdigest()
-    return f"{ANALYSIS_VERSION}:{__version__}:{dictionary}:{groups}"
+    return f"{ANALYSIS_VERSION}:{__version__}:{_jieba_dictionary()}:{groups}"
+
+
+def _inputs_key(scan: stamps.SourceScan, records: dict[str, FileRecord], drafts: bool) -> str | None:
+    """The bot's inputs by content: every source but the articles (by signature) and each
+    article's facts. An edit that leaves every article's facts as they were (a body, a
+    tag) gives the same key, so the database it would compile is the one in place."""
+    others = scan.signature(f"bot-others:{drafts}:{SCHEMA_VERSION}:{ANALYSIS_VERSION}:{_jieba_dictionary()}",
+                            articles=False)
+    if others is None:
+        return None
+    digest = hashlib.blake2b(others.encode(), digest_size=20)
+    for key, record in records.items():
+        digest.update(f"{key}\0".encode() + record.facts_digest)
+    return digest.hexdigest()
 
 
 def _tables(project: Project, sources: Sources, ctx: ReadContext, answers: list[Answer], keyword_rows: list[dict],
@@ -276,13 +293,19 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     """
     started = time.perf_counter()
     target = Path(out) if out else project.db_path
-    stamp = project.cache_dir / "wx-db.stamp"
-    step = f"bot:{drafts}:{SCHEMA_VERSION}"
-    signature = (scan or stamps.SourceScan(project)).signature(step) if out is None else None
+    stamp, inputs_stamp = project.cache_dir / "wx-db.stamp", project.cache_dir / "wx-db.inputs"
+    scan = scan or stamps.SourceScan(project)
+    signature = scan.signature(f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
     unchanged = stamps.recorded(stamp, signature) if target.is_file() and not clean else None
     if unchanged is not None:
         return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)
-    facts, _problems = (store or ArticleStore(project, clean=clean)).load()
+    store = store or ArticleStore(project, clean=clean)
+    key = _inputs_key(scan, store.refresh(), drafts) if out is None else None
+    unchanged = stamps.recorded(inputs_stamp, key) if target.is_file() and not clean else None
+    if unchanged is not None:
+        result = CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
+        return PreparedDatabase(result, target, None, [lambda: stamps.record(stamp, signature, unchanged)])
+    facts, _problems = store.load()
     sources, ctx = read_sources(project, drafts=drafts, articles=facts)
     answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
     events: dict[str, str] = {}
@@ -309,6 +332,7 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     )
     return PreparedDatabase(result, target, temporary, [
         analyses.save, lambda: stamps.record(stamp, signature, result.as_dict()),
+        lambda: stamps.record(inputs_stamp, key, result.as_dict()),
     ])
 
 
