@@ -279,6 +279,25 @@ def _write_beside(target: Path, meta: dict, tables: dict[str, list[tuple]]) -> P
     return Path(tmp)
 
 
+def _linked(project: Project, drafts: bool, facts: list[ArticleFacts]):
+    """Every source read and every answer linked: (sources, context, answers, keyword rows).
+
+    Raises :class:`~wxcli.errors.ContentError` when anything is wrong.
+    """
+    sources, ctx = read_sources(project, drafts=drafts, articles=facts)
+    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
+    events: dict[str, str] = {}
+    for answer in answers:
+        if answer.on_event:
+            if answer.on_event in events:
+                ctx.error(answer.source, answer.line, f"事件 on: {answer.on_event} 已由 {events[answer.on_event]} 处理，每个事件只能有一条应答")
+            events[answer.on_event] = f"{answer.source}:{answer.line}"
+    keyword_rows = _keyword_rows(answers, sources.synonyms, ctx)
+    if any(p.is_error for p in ctx.problems):
+        raise ContentError(ctx.problems)
+    return sources, ctx, answers, keyword_rows
+
+
 def prepare_database(project: Project, *, drafts: bool = False, out: Path | None = None,
                      clean: bool = False, store: ArticleStore | None = None,
                      scan: stamps.SourceScan | None = None) -> PreparedDatabase:
@@ -305,19 +324,8 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     if unchanged is not None:
         result = CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
         return PreparedDatabase(result, target, None, [lambda: stamps.record(stamp, signature, unchanged)])
-    facts, _problems = store.load()
-    sources, ctx = read_sources(project, drafts=drafts, articles=facts)
-    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
-    events: dict[str, str] = {}
-    for answer in answers:
-        if answer.on_event:
-            if answer.on_event in events:
-                ctx.error(answer.source, answer.line, f"事件 on: {answer.on_event} 已由 {events[answer.on_event]} 处理，每个事件只能有一条应答")
-            events[answer.on_event] = f"{answer.source}:{answer.line}"
-    keyword_rows = _keyword_rows(answers, sources.synonyms, ctx)
-    errors = [p for p in ctx.problems if p.is_error]
-    if errors:
-        raise ContentError(ctx.problems)
+    sources, ctx, answers, keyword_rows = _linked(project, drafts, store.load()[0])
+    # Per-phrasing work, each step with its own content cache (see wxcli.bot.doc_cache).
     analyses = DocumentCache(project.cache_dir, "analyses", _analysis_fingerprint(sources.synonyms), clean=clean)
     analyse = functools.partial(analyse_texts, sources.synonyms)
     index = _doc_index(answers, sources.synonyms, analyse=lambda texts: analyses.map(texts, analyse))
