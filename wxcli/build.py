@@ -10,6 +10,7 @@ deployed, is written last.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 from wxcli.bot.article_facts import ArticleStore
@@ -34,6 +35,7 @@ def build_project(project: Project, *, drafts: bool = False, clean: bool = False
 
     store, scan = ArticleStore(project, clean=clean), SourceScan(project)
     prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan)
+    _drop_segmenter()
     try:
         site = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress,
                           workers=workers, commit=prepared.commit)
@@ -41,3 +43,13 @@ def build_project(project: Project, *, drafts: bool = False, clean: bool = False
         prepared.discard()  # nothing left to drop once committed
     path, written = refresh_review_page(project, clean=clean, store=store, scan=scan)
     return ProjectBuild(site, prepared.result, project.relative(path), written)
+
+
+def _drop_segmenter() -> None:
+    """Free jieba's dictionary (~100 MB) once the bot is compiled, so the site's forked
+    workers do not each inherit a copy; a later compile in this process loads it again."""
+    from wxcli.bot.text import base_tokenizer
+
+    if base_tokenizer.cache_info().currsize:
+        base_tokenizer.cache_clear()
+        gc.collect()
