@@ -230,7 +230,7 @@ def test_a_body_edit_reads_one_article_checks_only_it_and_keeps_the_database(pro
     read, checked, drawn = [], [], []
     original = article_facts._read
     monkeypatch.setattr(article_facts, "_read", lambda path, *rest: read.append(path.name) or original(path, *rest))
-    monkeypatch.setattr(check, "check_project", lambda *args, **kwargs: checked.append(args))
+    monkeypatch.setattr(check, "check_project", lambda *args, **kwargs: checked.append(args) or [])
     monkeypatch.setattr(graph, "render", lambda *args, **kwargs: drawn.append(args))
     append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n另见[旧规则](../card/no-such-rule.md)。\n")
     build_project(project, workers=1)
@@ -238,3 +238,6 @@ def test_a_body_edit_reads_one_article_checks_only_it_and_keeps_the_database(pro
     assert checked == [] and drawn == []  # no whole-project check, no flow redrawn
     assert identity(project.db_path) == database_before  # same facts: the database in place is the one to keep
     assert "链接的文章不存在：../card/no-such-rule.md" in review_page(project)
+    edit(project, "content/card/xinyongka-nianfei-shuoming.md", "title: ", "title: 【新】")
+    build_project(project, workers=1)
+    assert len(checked) == 1 and drawn == []  # a new title is checked everywhere, but no flow changed

@@ -302,11 +302,11 @@ def _own_markdown_problems(project: Project, changed: list[str], records: dict) 
 
 def _patched_problems(state: _State, changed: list[str], own: list[Problem]) -> tuple[list[Problem], list[Problem]]:
     """The last page's problems with the changed articles' own Markdown problems replaced."""
+    from wxcli.review.check import dedupe
+
     stale = {(p.path, p.line, p.message, p.level) for p in state.markdown if p.path in changed}
     kept = [p for p in state.problems if (p.path, p.line, p.message, p.level) not in stale]
     markdown = [p for p in state.markdown if p.path not in changed] + own
-    from wxcli.review.check import dedupe
-
     problems = sorted(dedupe([*own, *kept]), key=lambda p: (p.path, p.line))
     return problems, sorted(markdown, key=lambda p: (p.path, p.line))
 
@@ -346,7 +346,7 @@ def refresh_review_page(project: Project, *, clean: bool = False,
         sources = compiler.read_sources(project, articles=facts)
         problems, markdown = _patched_problems(state, changed, _own_markdown_problems(project, changed, records))
     flows_key = _flows_key(sources[0], use_svg)
-    flows_html = state.flows_html if changed is not None and state.flows_key == flows_key else None
+    flows_html = state.flows_html if isinstance(state, _State) and state.flows_key == flows_key else None
     if flows_html is None:
         flows_html = flows_section(build_net(sources[0].flow_files), use_svg)
     atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
