@@ -241,3 +241,19 @@ def test_a_body_edit_reads_one_article_checks_only_it_and_keeps_the_database(pro
     edit(project, "content/card/xinyongka-nianfei-shuoming.md", "title: ", "title: 【新】")
     build_project(project, workers=1)
     assert len(checked) == 1 and drawn == []  # a new title is checked everywhere, but no flow changed
+
+
+def test_the_article_store_after_edits_equals_a_fresh_read(project):
+    from wxcli.bot.article_facts import ArticleStore
+
+    age_inputs(project)
+    ArticleStore(project).refresh()
+    append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n补充。\n")
+    (project.root / REFERENCED).unlink()
+    ArticleStore(project).refresh()
+    assert ArticleStore(project)._delta_path.is_file()  # one edit and one delete: a small delta, not a new base
+    edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "title: ", "title: 【更新】")
+    kept = ArticleStore(project).refresh()
+    fresh = ArticleStore(project, clean=True).refresh()
+    assert {k: r[2:] for k, r in kept.items()} == {k: r[2:] for k, r in fresh.items()}
+    assert REFERENCED not in kept

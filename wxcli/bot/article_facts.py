@@ -138,6 +138,8 @@ class ArticleStore:
         self.clean = clean
         self.path = project.cache_dir / "bot-articles.pickle"
         self._records: dict[str, FileRecord] | None = None
+        self._base: str | None = None  # id of the base file the delta applies to
+        self._delta: dict = {"rows": {}, "removed": set()}
 
     def load(self) -> tuple[list[ArticleFacts], list[Problem]]:
         """The valid articles in content order, and the problems of the invalid ones."""
@@ -154,24 +156,59 @@ class ArticleStore:
         return self._records
 
     def _refresh(self) -> dict[str, FileRecord]:
-        saved = None if self.clean else read_pickle(self.path)
-        fingerprint = _fingerprint(self.project)
-        valid = isinstance(saved, dict) and saved.get("fingerprint") == fingerprint
-        old = _unpack(saved["paths"], saved["rows"]) if valid else {}
+        old = {} if self.clean else self._saved()
         trust_before = time.time_ns() - RACY_NS
         records: dict[str, FileRecord] = {}
-        changed = False
+        reread: set[str] = set()
         for key, stat in _article_files(self.project.content_dir):
             sig = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
             record = old.get(key)
             if record is None or not record.trusted or record.sig != sig:
                 record = _read(self.project.root / key, sig, stat.st_mtime_ns < trust_before, record, self.project)
-                changed = True
+                reread.add(key)
             records[key] = record
-        if changed or records.keys() != old.keys():
-            data = {"fingerprint": fingerprint, "paths": list(records), "rows": _pack(records.values())}
-            atomic_write_bytes(self.path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+        removed = old.keys() - records.keys()
+        if reread or removed:
+            self._save(records, reread, removed)
         return records
+
+    # A base file of every record plus a small delta of recent changes: rewriting
+    # 10,000 records for one edited article would cost more than reading it.
+
+    @property
+    def _delta_path(self) -> Path:
+        return self.path.with_name("bot-articles.delta.pickle")
+
+    def _saved(self) -> dict[str, FileRecord]:
+        base = read_pickle(self.path)
+        if not isinstance(base, dict) or base.get("fingerprint") != _fingerprint(self.project):
+            self._base, self._delta = None, {"rows": {}, "removed": set()}
+            return {}
+        rows = dict(zip(base["paths"], base["rows"]))
+        delta = read_pickle(self._delta_path)
+        if not isinstance(delta, dict) or delta.get("base") != base["id"]:
+            delta = {"rows": {}, "removed": set()}
+        rows.update(delta["rows"])
+        for path in delta["removed"]:
+            rows.pop(path, None)
+        self._base, self._delta = base["id"], delta
+        return _unpack(list(rows), list(rows.values()))
+
+    def _save(self, records: dict[str, FileRecord], reread: set[str], removed: set[str]) -> None:
+        base, delta = self._base, self._delta
+        rows = {k: v for k, v in delta["rows"].items() if k not in removed}
+        changed = list(reread)
+        rows.update(zip(changed, _pack(records[k] for k in changed)))
+        gone = (set(delta["removed"]) - reread) | removed
+        if base is not None and len(rows) + len(gone) <= max(50, len(records) // 20):
+            self._delta = {"base": base, "rows": rows, "removed": gone}
+            atomic_write_bytes(self._delta_path, pickle.dumps(self._delta, protocol=pickle.HIGHEST_PROTOCOL))
+            return
+        self._base, self._delta = os.urandom(8).hex(), {"rows": {}, "removed": set()}
+        data = {"fingerprint": _fingerprint(self.project), "id": self._base, "paths": list(records),
+                "rows": _pack(records.values())}
+        self._delta_path.unlink(missing_ok=True)
+        atomic_write_bytes(self.path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _pack(records) -> list[tuple]:
