@@ -257,3 +257,13 @@ def test_the_article_store_after_edits_equals_a_fresh_read(project):
     fresh = ArticleStore(project, clean=True).refresh()
     assert {k: r[2:] for k, r in kept.items()} == {k: r[2:] for k, r in fresh.items()}
     assert REFERENCED not in kept
+
+
+def test_an_unreadable_article_store_is_a_cache_miss(project):
+    from wxcli.bot.article_facts import ArticleStore
+
+    store = ArticleStore(project)
+    store.path.write_bytes(b"not a pickle")
+    assert ArticleStore(project).refresh()
+    store.path.write_bytes(__import__("pickle").dumps({"fingerprint": "other"}))
+    assert ArticleStore(project).refresh()

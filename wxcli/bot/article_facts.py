@@ -27,7 +27,7 @@ from wxcli.errors import Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
 
-STORE_VERSION = 3
+STORE_VERSION = 4
 RACY_NS = 2_000_000_000
 
 
@@ -180,10 +180,17 @@ class ArticleStore:
         return self.path.with_name("bot-articles.delta.pickle")
 
     def _saved(self) -> dict[str, FileRecord]:
-        base = read_pickle(self.path)
-        if not isinstance(base, dict) or base.get("fingerprint") != _fingerprint(self.project):
+        """The records as last saved; a cache that cannot be read is simply empty."""
+        try:
+            return self._read_saved()
+        except (KeyError, TypeError, ValueError):
             self._base, self._delta = None, {"rows": {}, "removed": set()}
             return {}
+
+    def _read_saved(self) -> dict[str, FileRecord]:
+        base = read_pickle(self.path)
+        if not isinstance(base, dict) or base.get("fingerprint") != _fingerprint(self.project):
+            raise ValueError("no base")
         rows = dict(zip(base["paths"], base["rows"]))
         delta = read_pickle(self._delta_path)
         if not isinstance(delta, dict) or delta.get("base") != base["id"]:

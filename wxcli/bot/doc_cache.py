@@ -32,7 +32,8 @@ class DocumentCache:
         self.fingerprint = fingerprint
         saved = None if clean else read_pickle(self.path)
         valid = isinstance(saved, dict) and saved.get("fingerprint") == fingerprint
-        self._old: dict = saved["values"] if valid else {}
+        values = saved.get("values") if valid else None
+        self._old: dict = values if isinstance(values, dict) else {}
         self._used: dict = {}
         self._computed = 0
 

@@ -28,6 +28,8 @@ from wxcli.review.net import FlowNet, build_net
 REVIEW_FOLDER = "review"
 MODE_NAMES = {value: name for name, value in compiler.MODES.items()}
 PREVIEW = 90
+STATE_VERSION = 1
+"""Of what the incremental review page keeps in build/cache/review-state.pickle."""
 
 STYLE = """
 :root{--ink:#1f2933;--muted:#667085;--line:#d9dee5;--err:#b42318;--warn:#b54708;--bg:#f7f8fa}
@@ -335,7 +337,8 @@ def refresh_review_page(project: Project, *, clean: bool = False,
     others = scan.signature(f"review-others:{use_svg}", articles=False)
     records = (store or ArticleStore(project, clean=clean)).refresh()
     facts = [r.facts for r in records.values() if r.facts is not None]
-    state = None if clean or not path.is_file() else read_pickle(state_path)
+    saved = None if clean or not path.is_file() else read_pickle(state_path)
+    state = saved.get("state") if isinstance(saved, dict) and saved.get("version") == STATE_VERSION else None
     changed = _local_changes(state, others, records)
     if changed is None:
         content = load_content(project)
@@ -352,6 +355,7 @@ def refresh_review_page(project: Project, *, clean: bool = False,
     atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
     articles = {key: (record.digest, record.facts_digest) for key, record in records.items()}
     new_state = _State(others or "", articles, problems, markdown, flows_key, flows_html)
-    atomic_write_bytes(state_path, pickle.dumps(new_state, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_bytes(state_path, pickle.dumps({"version": STATE_VERSION, "state": new_state},
+                                                protocol=pickle.HIGHEST_PROTOCOL))
     stamps.record(stamp, signature, {"page": project.relative(path)})
     return path, True
