@@ -267,3 +267,42 @@ def test_an_unreadable_article_store_is_a_cache_miss(project):
     assert ArticleStore(project).refresh()
     store.path.write_bytes(__import__("pickle").dumps({"fingerprint": "other"}))
     assert ArticleStore(project).refresh()
+
+
+def test_the_article_store_lists_what_the_site_publishes(project, tmp_path):
+    """A link out of content/ is never read by the bot, and named even when the database could be kept."""
+    from wxcli.bot.article_facts import ArticleStore
+    from wxcli.bot.compiler import compile_project
+
+    secret = tmp_path / "secret.md"
+    secret.write_text("---\ntitle: 外面的文件\ndate: 2026-01-01 08:00\nkeywords: [外面的关键词]\n---\n正文\n",
+                      encoding="utf-8")
+    age_inputs(project)
+    build_project(project, workers=1)
+    (project.root / "content/news/leak.md").symlink_to(secret)
+    facts, problems = ArticleStore(project).load()
+    assert "外面的文件" not in {f.title for f in facts}
+    assert [str(p) for p in problems if "leak" in p.path] == [
+        f"content/news/leak.md: 符号链接指向 content/ 之外（{secret}），已拒绝：只读取和发布 content/ 里的文件"]
+    with pytest.raises(ContentError) as info:
+        compile_project(project)
+    assert any(p.path == "content/news/leak.md" for p in info.value.problems)
+    conn = sqlite3.connect(project.db_path)
+    assert not conn.execute("SELECT 1 FROM keywords WHERE keyword = '外面的关键词'").fetchall()
+    conn.close()
+
+
+def test_a_one_edit_build_lists_each_folder_once_per_step(project, monkeypatch):
+    """content/ is listed once for bot, site and review page; the review page does not walk media/."""
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(os.path.relpath(path, project.root)) or scandir(path))
+    age_inputs(project)
+    build_project(project, workers=1)
+    listed.clear()
+    append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n补充说明。\n")
+    build_project(project, workers=1)
+    # stamps.SourceScan's walk, then the one listing shared by the bot, the site and the review page
+    assert listed.count("content/card") == 2, listed
+    # stamps.SourceScan's walk and the site's scan of media/: the review page keeps the media it saw
+    assert listed.count("content/media") == 2, listed

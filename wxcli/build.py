@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from wxcli.bot.article_facts import ArticleStore
 from wxcli.bot.compiler import CompileResult, prepare_database
 from wxcli.project import Project
-from wxcli.stamps import SourceScan
 from wxcli.site.build import BuildReport, build_site
+from wxcli.sourcefiles import list_content
+from wxcli.stamps import SourceScan
 
 
 @dataclass
@@ -33,12 +34,13 @@ def build_project(project: Project, *, drafts: bool = False, clean: bool = False
     """Build site and bot together (both or neither); raises ContentError naming ``path:line``."""
     from wxcli.review.review_page import refresh_review_page
 
-    store, scan = ArticleStore(project, clean=clean), SourceScan(project)
+    files = list_content(project.root)  # one listing of content/ for the three steps
+    store, scan = ArticleStore(project, clean=clean, files=files), SourceScan(project)
     prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan)
     _drop_segmenter()
     try:
         site = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress,
-                          workers=workers, commit=prepared.commit)
+                          workers=workers, commit=prepared.commit, files=files)
     finally:
         prepared.discard()  # nothing left to drop once committed
     path, written = refresh_review_page(project, clean=clean, store=store, scan=scan)

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from wxcli.content import COLUMN_FILE, article_from_text, is_column_name
+from wxcli.content import article_from_text
+from wxcli.errors import ContentError, Problem
 from wxcli.fuzzy import fuzzy_score
 from wxcli.project import Project
+from wxcli.sourcefiles import list_content, read_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -28,7 +30,7 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_slug ON articles(slug);
 """
-VERSION = 1
+VERSION = 2  # 2: problems are path:line lines
 
 
 @dataclass(frozen=True)
@@ -76,28 +78,22 @@ def _signature(stat: os.stat_result) -> str:
     return f"{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
 
 
-def _scan(project: Project) -> dict[str, tuple[Path, str]]:
-    """Every article file under content/ with its change signature (one stat per file)."""
-    found = {}
-    content = project.content_dir
-    if not content.is_dir():
-        return found
-    with os.scandir(content) as columns:
-        for column in columns:
-            if not column.is_dir() or not is_column_name(column.name):
-                continue
-            with os.scandir(column.path) as files:
-                for entry in files:
-                    if entry.name.endswith(".md") and entry.name != COLUMN_FILE and entry.is_file():
-                        found[f"{column.name}/{entry.name}"] = (Path(entry.path), _signature(entry.stat()))
-    return found
+def _scan(project: Project) -> tuple[dict[str, tuple[Path, str]], list[Problem]]:
+    """Every article file under content/ with its change signature (one stat per file),
+    and the links that were refused."""
+    files = list_content(project.root)
+    found = {
+        relpath.removeprefix("content/"): (path, _signature(stat)) for relpath, (path, stat) in files.articles.items()
+    }
+    return found, files.problems
 
 
 def _row(rel: str, path: Path, signature: str, project: Project) -> tuple:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return (rel, signature, path.stem, path.parent.name, path.stem, None, None, 0, 0, "[]", "", "", str(exc))
+        text = read_text(path, f"content/{rel}")
+    except ContentError as exc:
+        return (rel, signature, path.stem, path.parent.name, path.stem, None, None, 0, 0, "[]", "", "",
+                str(exc.problems[0]))
     article, problems = article_from_text(text, path, project)
     if article is None:
         return (rel, signature, path.stem, path.parent.name, path.stem, None, None, 0, 0, "[]", "", "",
@@ -115,6 +111,7 @@ class Catalog:
     def __init__(self, project: Project):
         self.project = project
         self.path = project.cache_dir / "catalog.db"
+        self.refused: list[Problem] = []
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,8 +121,10 @@ class Catalog:
         return conn
 
     def refresh(self, conn: sqlite3.Connection) -> int:
-        """Bring the index in line with the files; return how many rows changed."""
-        on_disk = _scan(self.project)
+        """Bring the index in line with the files; return how many rows changed.
+
+        Links that were refused are kept in :attr:`refused` for the caller to show."""
+        on_disk, self.refused = _scan(self.project)
         indexed = dict(conn.execute("SELECT path, signature FROM articles"))
         gone = [p for p in indexed if p not in on_disk]
         changed = [(rel, path, sig) for rel, (path, sig) in on_disk.items() if indexed.get(rel) != sig]
@@ -160,6 +159,16 @@ class Catalog:
     def search(self, query: Query) -> list[Entry]:
         """Articles matching the query: best title match first, else newest first."""
         return search_entries(self.entries(), query)
+
+    def search_with_problems(self, query: Query) -> tuple[list[Entry], list[str]]:
+        """:meth:`search`, and one line for every article file that could not be listed or read.
+
+        Those files are left out of the results, so the caller must show the lines
+        (``wx article list`` prints them on stderr): a file is never silently hidden.
+        """
+        entries = self.entries()
+        problems = [str(p) for p in self.refused] + sorted(e.problem for e in entries if e.problem)
+        return search_entries(entries, query), problems
 
 
 def search_entries(entries: list[Entry], query: Query) -> list[Entry]:

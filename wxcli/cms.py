@@ -6,6 +6,7 @@ CLI stays a thin layer and tests call these directly.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from datetime import datetime
@@ -17,6 +18,7 @@ from wxcli.errors import ContentError, WxError
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import Project
 from wxcli.slug import is_valid_slug, slugify, unique_slug
+from wxcli.sourcefiles import is_column_name, read_text, write_text
 
 
 def taken_slugs(project: Project) -> set[str]:
@@ -24,12 +26,16 @@ def taken_slugs(project: Project) -> set[str]:
 
 
 def resolve_article(project: Project, ref: str, cwd: Path | None = None) -> Path:
-    """An article file from a slug, ``column/slug``, or a path to the .md file."""
+    """An article file from a slug, ``column/slug``, or a path to the .md file.
+
+    Only ``content/<column>/<slug>.md`` files are articles: a path anywhere else
+    (or a link leading out of content/) is refused, so nothing outside is rewritten.
+    """
     candidate = Path(ref)
     for base in (cwd or Path.cwd(), project.root):
-        path = (base / candidate).resolve()
-        if path.suffix == ".md" and path.is_file() and path.name != COLUMN_FILE:
-            return path
+        path = base / candidate
+        if path.suffix == ".md" and path.is_file():
+            return article_file(project, path, ref)
     slug = ref.removesuffix(".md").strip("/").split("/")[-1]
     column = ref.strip("/").split("/")[0] if "/" in ref.strip("/") else None
     matches = [p for p in article_paths(project) if p.stem == slug and (column is None or p.parent.name == column)]
@@ -39,6 +45,26 @@ def resolve_article(project: Project, ref: str, cwd: Path | None = None) -> Path
         listed = "、".join(project.relative(p) for p in matches)
         raise WxError(f"{ref!r} 对应多篇文章：{listed}，请写明栏目")
     return matches[0]
+
+
+def article_file(project: Project, path: Path, shown: str) -> Path:
+    """``path`` as ``content/<column>/<slug>.md`` (links followed), or a :class:`WxError` if it is not one."""
+    real, content_root = Path(os.path.realpath(path)), Path(os.path.realpath(project.content_dir))
+    folder = real.parent
+    if folder.parent != content_root or not is_column_name(folder.name) or real.name == COLUMN_FILE:
+        raise WxError(f"{shown} 不是 content/ 里的文章：只有 content/<栏目>/<slug>.md 才能用 wx article 操作")
+    return project.content_dir / folder.name / real.name
+
+
+MAX_SLUG_LENGTH = 100
+
+
+def check_slug(slug: str, what: str = "slug") -> None:
+    """A :class:`WxError` unless ``slug`` can name a file and a URL."""
+    if len(slug) > MAX_SLUG_LENGTH:
+        raise WxError(f"{what} 太长（{len(slug)} 个字符），最多 {MAX_SLUG_LENGTH} 个")
+    if not is_valid_slug(slug):
+        raise WxError(f"{what} {slug!r} 不合法：只用小写字母、数字和连字符")
 
 
 def require_column(project: Project, slug: str) -> Column:
@@ -66,15 +92,15 @@ def create_article(
     require_column(project, column)
     taken = taken_slugs(project)
     if slug:
-        if not is_valid_slug(slug):
-            raise WxError(f"slug {slug!r} 不合法：只用小写字母、数字和连字符")
+        check_slug(slug)
         if slug in taken:
             raise WxError(f"slug {slug!r} 已被占用，slug 必须全站唯一")
     else:
         slug = unique_slug(slugify(title), taken)
     moment = date or datetime.now(project.timezone).replace(second=0, microsecond=0)
     path = project.content_dir / column / f"{slug}.md"
-    atomic_write_text(path, content.new_article_text(title.strip(), moment, draft=draft, author=author, tags=tags))
+    text = content.new_article_text(title.strip(), moment, draft=draft, author=author, tags=tags)
+    write_text(path, text, project.relative(path))
     return path
 
 
@@ -101,10 +127,14 @@ def delete_files(project: Project, paths: list[Path], titles: list[str]) -> list
     return [trash.remove(project, path, title) for path, title in zip(paths, titles)]
 
 
-def title_of(project: Project, path: Path) -> str:
-    """The title for a confirmation prompt, even when the file does not validate."""
-    article, _ = content.article_from_text(path.read_text(encoding="utf-8"), path, project)
-    return article.title if article else path.stem
+def title_and_problems(project: Project, path: Path) -> tuple[str, list]:
+    """The title for a confirmation prompt (the slug when the file does not validate), and why not."""
+    try:
+        text = read_text(path, project.relative(path))
+    except ContentError as exc:
+        return path.stem, exc.problems
+    article, problems = content.article_from_text(text, path, project)
+    return (article.title if article else path.stem), problems
 
 
 # ---------------------------------------------------------------- columns
@@ -118,8 +148,7 @@ def column_counts(project: Project) -> dict[str, int]:
 
 
 def create_column(project: Project, title: str, slug: str, order: int | None = None, description: str = "") -> Path:
-    if not is_valid_slug(slug):
-        raise WxError(f"栏目 slug {slug!r} 不合法：只用小写字母、数字和连字符")
+    check_slug(slug, "栏目 slug")
     folder = project.content_dir / slug
     if (folder / COLUMN_FILE).exists():
         raise WxError(f"栏目 {slug!r} 已存在")
@@ -129,22 +158,23 @@ def create_column(project: Project, title: str, slug: str, order: int | None = N
     if order is None:
         order = max((c.order for c in columns.values()), default=0) + 1
     path = folder / COLUMN_FILE
-    atomic_write_text(path, content.new_column_text(title, order, description))
+    write_text(path, content.new_column_text(title, order, description), project.relative(path))
     return path
 
 
 def rename_column(project: Project, old: str, new: str, title: str | None = None) -> Path:
     """Move the column folder (every article goes with it) and fix links that pointed into it."""
     require_column(project, old)
-    if not is_valid_slug(new):
-        raise WxError(f"栏目 slug {new!r} 不合法：只用小写字母、数字和连字符")
+    check_slug(new, "栏目 slug")
     target = project.content_dir / new
     if target.exists():
         raise WxError(f"content/{new} 已存在，未改名")
+    for path in article_paths(project):  # links are rewritten after the move: every file must read first
+        read_text(path, project.relative(path))
     (project.content_dir / old).rename(target)
     if title:
         path = target / COLUMN_FILE
-        atomic_write_text(path, frontmatter.set_fields(path.read_text(encoding="utf-8"), {"title": title}))
+        atomic_write_text(path, frontmatter.set_fields(read_text(path, project.relative(path)), {"title": title}))
     _rewrite_column_links(project, old, new)
     return target
 
@@ -152,14 +182,14 @@ def rename_column(project: Project, old: str, new: str, title: str | None = None
 def _rewrite_column_links(project: Project, old: str, new: str) -> None:
     pattern = re.compile(rf"(\]\((?:\.\./|/)){re.escape(old)}/")
     for path in article_paths(project):
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, project.relative(path))
         updated = pattern.sub(rf"\g<1>{new}/", text)
         if updated != text:
             atomic_write_text(path, updated)
 
 
 def column_articles(project: Project, slug: str) -> list[Path]:
-    return [p for p in sorted((project.content_dir / slug).glob("*.md")) if p.name != COLUMN_FILE]
+    return [path for path in article_paths(project) if path.parent.name == slug]
 
 
 def delete_column(project: Project, slug: str, move_to: str | None = None) -> list[Path]:
@@ -188,11 +218,3 @@ def check_article_text(project: Project, path: Path, text: str) -> list:
     """Problems with ``text`` as the new content of ``path`` (used by ``wx article edit``)."""
     _article, problems = content.article_from_text(text, path, project)
     return problems
-
-
-def save_article_text(project: Project, path: Path, text: str) -> Article:
-    article, problems = content.article_from_text(text, path, project)
-    if problems:
-        raise ContentError(problems)
-    atomic_write_text(path, text)
-    return article

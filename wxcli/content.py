@@ -17,9 +17,7 @@ from wxcli.fsutil import atomic_write_text
 from wxcli.frontmatter import FrontMatterError
 from wxcli.project import Project
 from wxcli.slug import is_valid_slug
-
-COLUMN_FILE = "_column.md"
-MEDIA_FOLDER = "media"
+from wxcli.sourcefiles import COLUMN_FILE, MEDIA_FOLDER, ContentFiles, is_column_name, list_content, read_text
 ARTICLE_FIELDS = ("title", "date", "summary", "cover", "tags", "author", "draft", "pinned", "keywords")
 
 
@@ -245,7 +243,7 @@ def article_from_text(text: str, path: Path, project: Project) -> tuple[Article 
 
 def read_article(path: Path, project: Project) -> Article:
     """Read one article or raise :class:`ContentError`."""
-    article, problems = article_from_text(Path(path).read_text(encoding="utf-8"), Path(path), project)
+    article, problems = article_from_text(read_text(path, project.relative(path)), Path(path), project)
     if problems:
         raise ContentError(problems)
     return article
@@ -277,32 +275,29 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
     ), []
 
 
-def is_column_name(name: str) -> bool:
-    """Whether a folder under content/ may hold articles (not media/, not hidden or ``_`` folders)."""
-    return name != MEDIA_FOLDER and not name.startswith((".", "_"))
-
-
 def column_folders(project: Project) -> list[Path]:
-    """Folders under content/ that may hold articles (everything but media/ and hidden ones)."""
-    if not project.content_dir.is_dir():
-        return []
-    return sorted(
-        p for p in project.content_dir.iterdir()
-        if p.is_dir() and is_column_name(p.name)
-    )
+    """Folders under content/ that may hold articles (everything but media/, hidden ones and links out)."""
+    return list_content(project.root, articles=False).folders
 
 
 def article_paths(project: Project) -> list[Path]:
-    return [p for folder in column_folders(project) for p in sorted(folder.glob("*.md")) if p.name != COLUMN_FILE]
+    return [path for path, _stat in list_content(project.root).articles.values()]
 
 
-def load_columns(project: Project) -> tuple[dict[str, Column], list[Problem]]:
+def _read_all(table: dict, problems: list[Problem]):
+    """(path, text) of every file in a :class:`ContentFiles` table that can be read; the rest become problems."""
+    for relpath, (path, _stat) in table.items():
+        try:
+            yield path, read_text(path, relpath)
+        except ContentError as exc:
+            problems.extend(exc.problems)
+
+
+def load_columns(project: Project, files: ContentFiles | None = None) -> tuple[dict[str, Column], list[Problem]]:
     columns, problems = {}, []
-    for folder in column_folders(project):
-        path = folder / COLUMN_FILE
-        if not path.is_file():
-            continue
-        column, found = column_from_text(path.read_text(encoding="utf-8"), path, project)
+    files = files or list_content(project.root, articles=False)
+    for path, text in _read_all(files.columns, problems):
+        column, found = column_from_text(text, path, project)
         problems.extend(found)
         if column:
             columns[column.slug] = column
@@ -311,24 +306,30 @@ def load_columns(project: Project) -> tuple[dict[str, Column], list[Problem]]:
 
 def cross_checks(articles: list[Article], columns: dict[str, Column], project: Project) -> list[Problem]:
     """Problems that need the whole site: unknown columns and duplicate slugs."""
+    return article_problems(((project.relative(a.path), a.column, a.slug) for a in articles), columns)
+
+
+def article_problems(articles, columns: dict[str, Column]) -> list[Problem]:
+    """:func:`cross_checks` over ``(shown path, column, slug)`` of each article, in content order."""
     problems, seen = [], {}
-    for article in articles:
-        shown = project.relative(article.path)
-        if article.column not in columns:
-            problems.append(Problem(shown, 1, f"栏目 {article.column!r} 不存在（缺少 content/{article.column}/{COLUMN_FILE}）"))
-        if article.slug in seen:
-            problems.append(Problem(shown, 1, f"slug {article.slug!r} 与 {seen[article.slug]} 重复，slug 必须全站唯一"))
+    for shown, column, slug in articles:
+        if column not in columns:
+            problems.append(Problem(shown, 1, f"栏目 {column!r} 不存在（缺少 content/{column}/{COLUMN_FILE}）"))
+        if slug in seen:
+            problems.append(Problem(shown, 1, f"slug {slug!r} 与 {seen[slug]} 重复，slug 必须全站唯一"))
         else:
-            seen[article.slug] = shown
+            seen[slug] = shown
     return problems
 
 
 def load_content(project: Project) -> Content:
     """Every column and article, with all problems found (nothing raised)."""
-    columns, problems = load_columns(project)
+    files = list_content(project.root)
+    columns, column_problems = load_columns(project, files)
+    problems = [*files.problems, *column_problems]
     articles = []
-    for path in article_paths(project):
-        article, found = article_from_text(path.read_text(encoding="utf-8"), path, project)
+    for path, text in _read_all(files.articles, problems):
+        article, found = article_from_text(text, path, project)
         problems.extend(found)
         if article:
             articles.append(article)
@@ -341,7 +342,7 @@ def load_content(project: Project) -> Content:
 
 def update_article_file(path: Path, project: Project, updates: dict, remove: tuple[str, ...] = ()) -> Article:
     """Set front matter fields with a minimal diff; validate before anything is written."""
-    text = frontmatter.set_fields(path.read_text(encoding="utf-8"), updates, remove)
+    text = frontmatter.set_fields(read_text(path, project.relative(path)), updates, remove)
     article, problems = article_from_text(text, path, project)
     if problems:
         raise ContentError(problems)

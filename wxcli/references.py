@@ -13,9 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wxcli.bot import yamlsrc
-from wxcli.bot.reading import SYNONYMS_FILE
+from wxcli.bot.reading import NOT_FLOWS
 from wxcli.content import article_paths
+from wxcli.errors import ContentError
 from wxcli.project import Project
+from wxcli.sourcefiles import read_text
 
 _LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
 
@@ -35,7 +37,7 @@ def _yaml_files(project: Project) -> list[tuple[Path, str]]:
     """(file, kind) of every answer file and flow file."""
     flows = project.flows_dir
     answers = sorted((flows / "answers").glob("*.yml")) if (flows / "answers").is_dir() else []
-    flow_files = sorted(p for p in flows.glob("*.yml") if p.name != SYNONYMS_FILE) if flows.is_dir() else []
+    flow_files = sorted(p for p in flows.glob("*.yml") if p.name not in NOT_FLOWS) if flows.is_dir() else []
     return [(p, "answer") for p in answers] + [(p, "flow") for p in flow_files]
 
 
@@ -61,8 +63,8 @@ def _mentions(value, slug: str, page: str, line: int):
 
 def _yaml_references(path: Path, kind: str, slug: str, page: str, project: Project) -> list[Reference]:
     try:
-        data = yamlsrc.load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yamlsrc.YamlError):
+        data = yamlsrc.load_file(path, project.relative(path))
+    except yamlsrc.YamlError:
         return []  # wx check reports unreadable files; here only what can be read counts
     shown = project.relative(path)
     found = []
@@ -99,8 +101,8 @@ def _article_references(article: Path, page: str, project: Project) -> list[Refe
         if path == article:
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_text(path)
+        except ContentError:
             continue
         if article.stem not in text:
             continue

@@ -354,6 +354,13 @@ def news_reply(msg: Message, items: list[Mapping[str, str]], now: int | None = N
     return _reply(msg, "news", _element("ArticleCount", len(articles)) + _element("Articles", articles), now)
 
 
+def transfer_reply(msg: Message, kf_account: str = "", now: int | None = None) -> str:
+    """``transfer_customer_service``: WeChat hands the conversation to human agents
+    (to ``kf_account`` when given, else to whichever agent is on duty)."""
+    body = f"<TransInfo><KfAccount>{cdata(kf_account)}</KfAccount></TransInfo>" if kf_account else ""
+    return _reply(msg, "transfer_customer_service", body, now)
+
+
 def image_reply(msg: Message, media_id: str, now: int | None = None) -> str:
     """A passive image reply of an already uploaded media id."""
     return _reply(msg, "image", _element("Image", {"MediaId": media_id}), now)

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from wxcli import __version__
-from wxcli.content import COLUMN_FILE, Article, article_from_text, is_column_name
-from wxcli.errors import Problem
+from wxcli.content import Article, article_from_text, article_problems, load_columns
+from wxcli.errors import ContentError, Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
+from wxcli.sourcefiles import ContentFiles, decode, list_content, os_problem
 
 STORE_VERSION = 4
 RACY_NS = 2_000_000_000
@@ -76,28 +77,6 @@ def facts_of(article: Article, project: Project) -> ArticleFacts:
     )
 
 
-def _article_files(content: Path):
-    """(``content/<column>/<name>.md``, stat) of every article, in the order of
-    :func:`wxcli.content.article_paths` (which this mirrors with ``os.scandir``:
-    pathlib costs a tenth of a second over 10,000 files)."""
-    try:
-        with os.scandir(content) as top:
-            folders = sorted(e.name for e in top if e.is_dir() and is_column_name(e.name))
-    except FileNotFoundError:
-        return
-    top_name = content.name
-    for folder in folders:
-        with os.scandir(os.path.join(content, folder)) as files:
-            found = sorted((e for e in files if e.name.endswith(".md") and e.name != COLUMN_FILE and not e.is_dir()),
-                           key=lambda e: e.name)
-        for entry in found:
-            try:
-                stat = entry.stat()
-            except FileNotFoundError:
-                continue
-            yield f"{top_name}/{folder}/{entry.name}", stat
-
-
 def _fingerprint(project: Project) -> str:
     """What the facts depend on besides the file: the code and the settings that shape a summary."""
     return f"{STORE_VERSION}:{__version__}:{project.timezone.key}:{project.summary_length}"
@@ -107,22 +86,25 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def _rows(problems: list[Problem]) -> tuple[tuple, ...]:
+    return tuple((p.path, p.line, p.message, p.level) for p in problems)
+
+
 def _read(path: Path, sig, trusted: bool, old: FileRecord | None, project: Project) -> FileRecord:
     shown = shown_path(path, project)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return FileRecord(sig, False, b"", None, ((shown, 1, f"无法读取文件：{exc.strerror}", "error"),))
+        return FileRecord(sig, False, b"", None, _rows([os_problem(exc, shown)]))
     digest = _digest(data)
     if old is not None and old.digest == digest:
         return old._replace(sig=sig, trusted=trusted)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return FileRecord(sig, trusted, digest, None, ((shown, line, "文件不是 UTF-8 编码", "error"),))
+        text = decode(data, shown)
+    except ContentError as exc:
+        return FileRecord(sig, trusted, digest, None, _rows(exc.problems))
     article, problems = article_from_text(text, path, project)
-    found = tuple((p.path, p.line, p.message, p.level) for p in problems)
+    found = _rows(problems)
     if article is None:
         return FileRecord(sig, trusted, digest, None, found)
     facts = facts_of(article, project)
@@ -131,22 +113,41 @@ def _read(path: Path, sig, trusted: bool, old: FileRecord | None, project: Proje
 
 class ArticleStore:
     """Every article file's facts, refreshed from disk once per instance (the bot
-    compile and the review page of one build share an instance)."""
+    compile and the review page of one build share an instance).
 
-    def __init__(self, project: Project, *, clean: bool = False):
+    The files are those :func:`wxcli.sourcefiles.list_content` lists, the same the
+    site publishes: a link that leads out of content/ is never read, only named.
+    """
+
+    def __init__(self, project: Project, *, clean: bool = False, files: ContentFiles | None = None):
         self.project = project
         self.clean = clean
         self.path = project.cache_dir / "bot-articles.pickle"
         self._records: dict[str, FileRecord] | None = None
+        self._files = files  # content/'s listing, when the caller has it (wx build lists it once)
+        self._problems: list[Problem] | None = None
         self._base: str | None = None  # id of the base file the delta applies to
         self._delta: dict = {"rows": {}, "removed": set()}
 
     def load(self) -> tuple[list[ArticleFacts], list[Problem]]:
-        """The valid articles in content order, and the problems of the invalid ones."""
+        """The valid articles in content order, and every problem :func:`wxcli.content.load_content`
+        reports: links refused, files that do not read or validate, columns, duplicate slugs."""
         records = self.refresh()
         facts = [r.facts for r in records.values() if r.facts is not None]
-        problems = [Problem(*p) for r in records.values() for p in r.problems]
-        return facts, problems
+        if self._problems is None:
+            columns, column_problems = load_columns(self.project, self._files)
+            self._problems = [
+                *self._files.problems, *column_problems,
+                *(Problem(*p) for r in records.values() for p in r.problems),
+                *article_problems(((f.source, f.column, f.slug) for f in facts), columns),
+            ]
+        return facts, self._problems
+
+    @property
+    def files(self) -> ContentFiles:
+        """content/'s listing the records were refreshed from."""
+        self.refresh()
+        return self._files
 
     def refresh(self) -> dict[str, FileRecord]:
         """Every article file's record by ``content/…`` path, re-reading only changed files
@@ -160,11 +161,12 @@ class ArticleStore:
         trust_before = time.time_ns() - RACY_NS
         records: dict[str, FileRecord] = {}
         reread: set[str] = set()
-        for key, stat in _article_files(self.project.content_dir):
+        self._files = self._files or list_content(self.project.root)
+        for key, (path, stat) in self._files.articles.items():
             sig = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
             record = old.get(key)
             if record is None or not record.trusted or record.sig != sig:
-                record = _read(self.project.root / key, sig, stat.st_mtime_ns < trust_before, record, self.project)
+                record = _read(path, sig, stat.st_mtime_ns < trust_before, record, self.project)
                 reread.add(key)
             records[key] = record
         removed = old.keys() - records.keys()

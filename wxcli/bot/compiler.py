@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli import __version__, stamps
-from wxcli.bot.article_facts import ArticleFacts, ArticleStore, FileRecord, facts_of
+from wxcli.bot.article_facts import ArticleFacts, ArticleStore, facts_of
 from wxcli.bot.doc_cache import DocumentCache
 from wxcli.bot.flow_source import _check_graph, _flow_target, _skeletons, compile_flows, read_flow_files  # noqa: F401
 from wxcli.bot.linking import (  # noqa: F401
@@ -45,7 +45,10 @@ from wxcli.bot.linking import (  # noqa: F401
 )
 from wxcli.bot.reading import (  # noqa: F401
     BRANCHES_FILE,
+    MENU_FILE,
     MODES,
+    NOT_FLOWS,
+    REPLY_FORMS,
     SYNONYMS_FILE,
     TEXT_LIMIT,
     Answer,
@@ -121,11 +124,12 @@ class CompileResult:
 
 
 def read_sources(project: Project, *, drafts: bool = False, content: Content | None = None,
-                 articles: list[ArticleFacts] | None = None) -> tuple[Sources, ReadContext]:
+                 articles: tuple[list[ArticleFacts], list[Problem]] | None = None) -> tuple[Sources, ReadContext]:
     """Read and check every bot source; problems are collected, nothing raised.
 
     ``content`` is the already-loaded articles when the caller has them (``wx check``),
-    ``articles`` their facts (the compiler's cached ones).
+    ``articles`` their facts and problems (:meth:`ArticleStore.load`, the compiler's cached ones).
+    An article that cannot be read is one of the problems, never silently left out.
     """
     try:
         settings = bot_settings(project.bot)
@@ -136,12 +140,13 @@ def read_sources(project: Project, *, drafts: bool = False, content: Content | N
         problems = []
     if articles is None:
         content = content or load_content(project)
-        articles = [facts_of(a, project) for a in content.articles]
-    articles = {a.slug: a for a in articles if drafts or not a.draft}
-    probe = ReadContext(project, articles, set())
+        articles = [facts_of(a, project) for a in content.articles], content.problems
+    facts, article_problems = articles
+    chosen = {a.slug: a for a in facts if drafts or not a.draft}
+    probe = ReadContext(project, chosen, set())
     files = read_flow_files(project, probe)
-    ctx = ReadContext(project, articles, set(files))
-    ctx.problems = probe.problems + problems
+    ctx = ReadContext(project, chosen, set(files))
+    ctx.problems = [*article_problems, *probe.problems, *problems]
     synonyms = read_synonyms(project, ctx)
     flows = compile_flows(files, ctx, synonyms, settings)
     answers = read_answers(project, ctx)
@@ -224,17 +229,19 @@ def _analysis_fingerprint(synonyms) -> str:
     return f"{ANALYSIS_VERSION}:{__version__}:{_jieba_dictionary()}:{groups}"
 
 
-def _inputs_key(scan: stamps.SourceScan, records: dict[str, FileRecord], drafts: bool) -> str | None:
-    """The bot's inputs by content: every source but the articles (by signature) and each
-    article's facts. An edit that leaves every article's facts as they were (a body, a
-    tag) gives the same key, so the database it would compile is the one in place."""
+def _inputs_key(scan: stamps.SourceScan, store: ArticleStore, drafts: bool) -> str | None:
+    """The bot's inputs by content: every source but the articles (by signature), each
+    article's facts and the articles' problems. An edit that leaves every article's facts
+    as they were (a body, a tag) gives the same key, so the database it would compile is
+    the one in place."""
     others = scan.signature(f"bot-others:{drafts}:{SCHEMA_VERSION}:{ANALYSIS_VERSION}:{_jieba_dictionary()}",
                             articles=False)
     if others is None:
         return None
     digest = hashlib.blake2b(others.encode(), digest_size=20)
-    for key, record in records.items():
+    for key, record in store.refresh().items():
         digest.update(f"{key}\0".encode() + record.facts_digest)
+    digest.update(repr([p.as_dict() for p in store.load()[1]]).encode())
     return digest.hexdigest()
 
 
@@ -279,12 +286,12 @@ def _write_beside(target: Path, meta: dict, tables: dict[str, list[tuple]]) -> P
     return Path(tmp)
 
 
-def _linked(project: Project, drafts: bool, facts: list[ArticleFacts]):
+def _linked(project: Project, drafts: bool, articles: tuple[list[ArticleFacts], list[Problem]]):
     """Every source read and every answer linked: (sources, context, answers, keyword rows).
 
     Raises :class:`~wxcli.errors.ContentError` when anything is wrong.
     """
-    sources, ctx = read_sources(project, drafts=drafts, articles=facts)
+    sources, ctx = read_sources(project, drafts=drafts, articles=articles)
     answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
     events: dict[str, str] = {}
     for answer in answers:
@@ -319,12 +326,12 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     if unchanged is not None:
         return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)
     store = store or ArticleStore(project, clean=clean)
-    key = _inputs_key(scan, store.refresh(), drafts) if out is None else None
+    key = _inputs_key(scan, store, drafts) if out is None else None
     unchanged = stamps.recorded(inputs_stamp, key) if target.is_file() and not clean else None
     if unchanged is not None:
         result = CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
         return PreparedDatabase(result, target, None, [lambda: stamps.record(stamp, signature, unchanged)])
-    sources, ctx, answers, keyword_rows = _linked(project, drafts, store.load()[0])
+    sources, ctx, answers, keyword_rows = _linked(project, drafts, store.load())
     # Per-phrasing work, each step with its own content cache (see wxcli.bot.doc_cache).
     analyses = DocumentCache(project.cache_dir, "analyses", _analysis_fingerprint(sources.synonyms), clean=clean)
     analyse = functools.partial(analyse_texts, sources.synonyms)

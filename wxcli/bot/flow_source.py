@@ -6,7 +6,7 @@ import re
 
 from wxcli.bot import yamlsrc
 from wxcli.bot.reading import (
-    SYNONYMS_FILE,
+    NOT_FLOWS,
     ReadContext,
     _article_cards,
     _line,
@@ -54,7 +54,7 @@ def read_flow_files(project: Project, ctx: ReadContext) -> dict[str, tuple[str, 
     if not project.flows_dir.is_dir():
         return found
     for file in sorted(project.flows_dir.glob("*.yml")):
-        if file.name == SYNONYMS_FILE:
+        if file.name in NOT_FLOWS:
             continue
         shown = project.relative(file)
         flow_id = file.stem

@@ -16,8 +16,9 @@ from wxcli.bot import yamlsrc
 from wxcli.bot.settings import BotSettings
 from wxcli.bot.synonyms import BUILTIN_SYNONYMS
 from wxcli.bot.text import Synonyms, normalize
-from wxcli.errors import Problem
+from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
+from wxcli.sourcefiles import read_text
 
 MODES = {"exact": 0, "contains": 1, "regex": 2}
 MESSAGE_EVENTS = ("subscribe", "unsubscribe", "scan", "location", "default",
@@ -26,8 +27,12 @@ KEYED_EVENTS = ("click", "view")
 ANSWER_KEYS = {"id", "title", "keywords", "match", "questions", "reply", "on"}
 BRANCH_COLUMNS = ("name", "address", "phone", "lat", "lng", "hours")
 SYNONYMS_FILE = "synonyms.yml"
+MENU_FILE = "menu.yml"
+NOT_FLOWS = frozenset({SYNONYMS_FILE, MENU_FILE})
+"""Files in flows/ that are not flows: the synonym groups and the custom menu (wxcli.reach.menu)."""
 BRANCHES_FILE = "branches.csv"
 TEXT_LIMIT = 2048
+REPLY_FORMS = ("text", "articles", "news", "image", "flow", "one_of", "branches", "transfer")
 MAX_NEWS = 8
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -131,7 +136,7 @@ def _line(container, key, default: int) -> int:
 def compile_reply(value, path: str, line: int, ctx: ReadContext, *, in_one_of: bool = False) -> dict | None:
     """A reply form from YAML → its canonical dict (None after reporting a problem).
 
-    Forms: text; {text, star}; {articles}; {news}; {image}; {flow}; {one_of}; {branches}.
+    Forms: text; {text, star}; {articles}; {news}; {image}; {flow}; {one_of}; {branches}; {transfer}.
     """
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         text = str(value)
@@ -141,16 +146,16 @@ def compile_reply(value, path: str, line: int, ctx: ReadContext, *, in_one_of: b
         _text_problem(ctx, path, line, text)
         return {"text": text, "star": False}
     if not isinstance(value, dict) or not value:
-        ctx.error(path, line, "reply 应是一段文字，或 {text|articles|news|image|flow|one_of|branches: …} 之一")
+        ctx.error(path, line, f"reply 应是一段文字，或 {{{'|'.join(REPLY_FORMS)}: …}} 之一")
         return None
-    forms = [k for k in ("text", "articles", "news", "image", "flow", "one_of", "branches") if k in value]
-    extra = set(value) - {"text", "star", "articles", "news", "image", "flow", "one_of", "branches"}
+    forms = [k for k in REPLY_FORMS if k in value]
+    extra = set(value) - {"star", *REPLY_FORMS}
     if extra:
         key = sorted(extra, key=str)[0]
         ctx.error(path, _line(value, key, line), f"reply 里不认识的字段 {key!r}")
         return None
     if len(forms) != 1:
-        ctx.error(path, line, "reply 只能是 text、articles、news、image、flow、one_of、branches 中的一种")
+        ctx.error(path, line, f"reply 只能是 {'、'.join(REPLY_FORMS)} 中的一种")
         return None
     form = forms[0]
     at = _line(value, form, line)
@@ -188,6 +193,13 @@ def compile_reply(value, path: str, line: int, ctx: ReadContext, *, in_one_of: b
             ctx.error(path, at, f"流程 {item!r} 不存在（flows/<id>.yml；已有：{known}）")
             return None
         return {"flow": item}
+    if form == "transfer":
+        if item is True:
+            return {"transfer": ""}
+        if isinstance(item, str) and re.fullmatch(r"[^@\s]+@[^@\s]+", item.strip()):
+            return {"transfer": item.strip()}
+        ctx.error(path, at, "transfer 应是 true（转给任一在线客服），或客服帐号，如 kf2001@示例银行")
+        return None
     if form == "branches":
         if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 10:
             ctx.error(path, at, "branches 应是 1–10 的整数：回复最近的几个网点")
@@ -256,11 +268,9 @@ def _news_items(value, path: str, line: int, ctx: ReadContext) -> list[dict] | N
 
 def _read_yaml(path: Path, shown: str, ctx: ReadContext):
     try:
-        return yamlsrc.load(path.read_text(encoding="utf-8"))
+        return yamlsrc.load_file(path, shown)
     except yamlsrc.YamlError as exc:
         ctx.error(shown, exc.line, str(exc))
-    except UnicodeDecodeError:
-        ctx.error(shown, 1, "文件不是 UTF-8 编码")
     return None
 
 
@@ -394,9 +404,9 @@ def read_branches(project: Project, ctx: ReadContext) -> list[dict]:
         return []
     shown = project.relative(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        ctx.error(shown, 1, "文件不是 UTF-8 编码")
+        text = read_text(path, shown)
+    except ContentError as exc:
+        ctx.problems.extend(exc.problems)
         return []
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in BRANCH_COLUMNS if c not in (reader.fieldnames or [])]

@@ -44,6 +44,13 @@ class BotSettings:
     """Seconds of silence after which a flow (or a pending menu) is forgotten."""
     max_misses: int = 3
     """Unrecognised replies in a row after which the user leaves the flow."""
+    handover_words: tuple = ("人工", "转人工")
+    """A message that is exactly one of these hands the conversation to human agents."""
+    handover_after: int = 3
+    """Unanswered messages in a row (within ``handover_window``) that hand over; 0 = never."""
+    handover_window: float = 600.0
+    kf_account: str = ""
+    """The agent account (``kf@account``) hand-overs go to; empty = any agent on duty."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +58,10 @@ class BotSettings:
     @classmethod
     def from_dict(cls, data: dict) -> "BotSettings":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "handover_words" in values:
+            values["handover_words"] = tuple(values["handover_words"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,20 @@ def bot_settings(section: dict) -> BotSettings:
         menu_size=_number(section, "menu_size", base.menu_size, int, 2, 9),
         flow_timeout=_duration(section, "flow_timeout", base.flow_timeout),
         max_misses=_number(section, "max_misses", base.max_misses, int, 1, 100),
+        handover_words=_words(section, "handover_words", base.handover_words),
+        handover_after=_number(section, "handover_after", base.handover_after, int, 0, 50),
+        handover_window=_duration(section, "handover_window", base.handover_window),
+        kf_account=str(section.get("kf_account", base.kf_account)),
     )
+
+
+def _words(section: dict, key: str, default: tuple) -> tuple:
+    if key not in section:
+        return default
+    value = section[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise WxError(f"wx.toml: [bot] {key} 应是文字列表，例如 [\"人工\", \"转人工\"]；写 [] 则关闭")
+    return tuple(v.strip() for v in value)
 
 
 def server_settings(section: dict) -> ServerSettings:

@@ -107,7 +107,9 @@ def serve(
     try:
         if watch:
             from wxcli.server import make_app
-            from wxcli.site.preview import serve as run_preview
+            from wxcli.site.preview import preview_project, serve as run_preview
+
+            project = preview_project(project, drafts)  # with drafts: build/preview/, never build/site
 
             def after_build(changed: Project) -> str:
                 return _bot_summary(_compile_bot(changed, drafts))

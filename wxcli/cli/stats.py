@@ -15,6 +15,7 @@ from wxcli import leads as leads_mod
 from wxcli import state
 from wxcli.errors import WxError
 from wxcli.project import Project, load_project
+from wxcli.reach import report as reach_report
 from wxcli.stats.demo import generate_demo
 from wxcli.stats.query import Stats, compute, empty_stats, open_state, time_range
 from wxcli.stats.report_html import write_html
@@ -56,15 +57,17 @@ def stats_command(
         tz = project.timezone
         span = time_range(since, until, tz)
         conn = open_state(path)
+        reach = None
         if conn is None:
             stats = empty_stats(tz, span)
         else:
             with conn:
                 stats = compute(conn, tz, span, top=top)
+                reach = reach_report.summary(conn, span.since, span.until)
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
-    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html)
+    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, reach=reach)
 
 
 def _demo_database(project: Project, days: int, seed: int) -> Path:
@@ -88,20 +91,23 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
     return path
 
 
-def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None) -> None:
+def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None,
+             reach: dict | None = None) -> None:
     title = f"{project.site.get('title', 'wxcli')} · 公众号数据报告"
     if html is not None:
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
         written = write_html(html, stats, title=title, source=source, generated=generated)
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
     if as_json:
-        typer.echo(json.dumps({"database": source, **stats.as_dict()}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"database": source, **stats.as_dict(), "reach": reach}, ensure_ascii=False, indent=2))
         return
     if not exists:
         typer.echo(f"无数据：还没有消息记录（{source} 不存在）。服务器收到消息后再来看，或用 wx stats --demo 看演示报告。")
         return
     if html is None:
         render(stats, Console(), title=title, source=source)
+        if reach:
+            typer.echo("\n".join(reach_report.lines(reach, project.timezone)))
     elif stats.empty:
         typer.echo("无数据：所选时间范围内没有消息、关注或流程记录。")
 

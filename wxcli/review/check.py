@@ -18,6 +18,7 @@ from wxcli.bot.text import Synonyms, strip_edges
 from wxcli.content import Content, load_content
 from wxcli.errors import Problem
 from wxcli.project import Project
+from wxcli.reach.menu import check_project_menu
 from wxcli.review.net import FlowNet, build_net
 
 GLOBAL_WORDS = (
@@ -54,6 +55,7 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
         *news_limits(sources.answers),
         *branch_positions(sources.branches, project),
         *script_file_problems(project),
+        *check_project_menu(project, sources, content),
     ]
     problems = sorted(dedupe(found), key=lambda p: (p.path, p.line))
     if strict:
@@ -74,11 +76,12 @@ def dedupe(problems) -> list[Problem]:
 # ---------------------------------------------------------------- Markdown
 
 
-def markdown_problems(project: Project, content: Content) -> list[Problem]:
+def markdown_problems(project: Project, content: Content, scan=None) -> list[Problem]:
     """Broken internal links and missing images, from the site builder's own checks.
 
     Drafts are checked too (their links break the day they are published), and
-    links from published articles to drafts are still reported.
+    links from published articles to drafts are still reported. ``scan`` is the
+    inputs' :class:`~wxcli.site.sources.Scan` (its media) when the caller has it.
     """
     from wxcli.site.build import link_warnings, structure_problems
     from wxcli.site.markdown import MarkdownCache, MarkdownRenderer
@@ -96,8 +99,10 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
         refs = known[key] if key in known else renderer.render(article.body, article.column).refs
         shown = project.relative(article.path)
         entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
-    media = set(scan_inputs(project, []).media)
+    scan = scan or scan_inputs(project, [], refuse_links=False)
+    media = set(scan.media)
     return [
+        *scan.problems,  # links out of content/, which wx build refuses
         *structure_problems(entries, content.columns),
         *link_warnings(entries, content.columns, media, drafts=False),
         *link_warnings(entries, content.columns, media, drafts=True),

@@ -22,13 +22,15 @@ from wxcli.content import Content, article_from_text, load_columns, load_content
 from wxcli.errors import Problem, WxError
 from wxcli.fsutil import atomic_write_bytes, atomic_write_text, read_pickle
 from wxcli.project import Project
+from wxcli.reach.menu_page import menu_section
 from wxcli.review import graph
 from wxcli.review.net import FlowNet, build_net
+from wxcli.sourcefiles import read_text
 
 REVIEW_FOLDER = "review"
 MODE_NAMES = {value: name for name, value in compiler.MODES.items()}
 PREVIEW = 90
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the media files and the refused links
 """Of what the incremental review page keeps in build/cache/review-state.pickle."""
 
 STYLE = """
@@ -148,6 +150,8 @@ def describe_reply(reply: dict | None) -> str:
         return f"图片素材 <code>{_e(reply['image'])}</code>"
     if "branches" in reply:
         return f"离用户位置最近的 {int(reply['branches'])} 个网点"
+    if "transfer" in reply:
+        return f"转人工客服{('：' + _e(reply['transfer'])) if reply['transfer'] else ''}"
     star = " ★" if reply.get("star") else ""
     return _e(_short(reply.get("text", ""))) + star
 
@@ -206,11 +210,12 @@ def render_page(project: Project, problems: list[Problem], *, use_svg: bool | No
         f"<title>审核页 · {_e(title)}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>审核页 · {_e(title)}</h1><p>{_e(summary)}</p></header>"
         '<nav><a href="#problems">检查结果</a><a href="#flows">流程</a><a href="#answers">智能应答</a>'
-        '<a href="#article-keywords">文章关键词</a></nav><main>'
+        '<a href="#article-keywords">文章关键词</a><a href="#menu">自定义菜单</a></nav><main>'
         + problems_section(problems)
         + flows_html
         + answers_section(sources.answers)
         + article_keywords_section(ctx.articles)
+        + menu_section(project, ctx.articles)
         + "</main></body></html>\n"
     )
 
@@ -251,6 +256,8 @@ class _State:
     markdown: list[Problem]  # the part of them from links, images and slugs in articles
     flows_key: str
     flows_html: str
+    media: frozenset[str]  # files under content/media/: unchanged while ``others`` is
+    refused: tuple[Problem, ...]  # links out of content/, left out of the listing
 
 
 def _flows_key(sources: compiler.Sources, use_svg: bool) -> str:
@@ -258,16 +265,16 @@ def _flows_key(sources: compiler.Sources, use_svg: bool) -> str:
     return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
 
 
-def _local_changes(state, others: str | None, records: dict) -> list[str] | None:
+def _local_changes(state, others: str | None, records: dict, refused: tuple[Problem, ...]) -> list[str] | None:
     """The article files that changed, when nothing else about the project did, else None.
 
-    "Nothing else" means the same files, every other source the same, and each changed
+    "Nothing else" means the same files (and links refused), every other source the same, and each changed
     article still valid with the same facts (slug, title, summary, cover, keywords,
     draft): then only that article's own link and image warnings can change.
     """
     if not isinstance(state, _State) or others is None or state.others != others:
         return None
-    if state.articles.keys() != records.keys():
+    if state.articles.keys() != records.keys() or state.refused != refused:
         return None
     changed = []
     for path, record in records.items():
@@ -280,12 +287,17 @@ def _local_changes(state, others: str | None, records: dict) -> list[str] | None
     return changed
 
 
-def _own_markdown_problems(project: Project, changed: list[str], records: dict) -> list[Problem]:
+def _own_markdown_problems(project: Project, changed: list[str], store: ArticleStore,
+                           media: frozenset[str]) -> list[Problem]:
     """wx check's link, image and slug problems of the changed articles, checked against
-    just the articles their text can name (links name files by slug) and their namesakes."""
+    just the articles their text can name (links name files by slug) and their namesakes,
+    and the media files the last page saw (no walk of content/media/)."""
     from wxcli.review.check import markdown_problems
+    from wxcli.site.sources import Scan
 
-    texts = {path: (project.root / path).read_text(encoding="utf-8") for path in changed}
+    records = store.refresh()
+
+    texts = {path: read_text(project.root / path, path) for path in changed}
     slugs = {records[path].facts.slug for path in changed}
     wanted = [
         path for path, record in records.items()
@@ -294,11 +306,12 @@ def _own_markdown_problems(project: Project, changed: list[str], records: dict) 
     ]
     articles = []
     for path in wanted:
-        text = texts.get(path) or (project.root / path).read_text(encoding="utf-8")
+        text = texts.get(path) or read_text(project.root / path, path)
         article, _ = article_from_text(text, project.root / path, project)
         articles.append(article)
-    columns, column_problems = load_columns(project)
-    found = markdown_problems(project, Content(columns, articles, column_problems))
+    columns, column_problems = load_columns(project, store.files)
+    found = markdown_problems(project, Content(columns, articles, column_problems),
+                              Scan(media=dict.fromkeys(media)))
     return [p for p in found if p.path in texts]
 
 
@@ -325,6 +338,7 @@ def refresh_review_page(project: Project, *, clean: bool = False,
     ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
     """
     from wxcli.review.check import check_project, markdown_problems
+    from wxcli.site.sources import scan_inputs
 
     path = review_path(project)
     stamp = project.cache_dir / "review.stamp"
@@ -335,26 +349,31 @@ def refresh_review_page(project: Project, *, clean: bool = False,
         return path, False
     use_svg = graph.graphviz_available()
     others = scan.signature(f"review-others:{use_svg}", articles=False)
-    records = (store or ArticleStore(project, clean=clean)).refresh()
-    facts = [r.facts for r in records.values() if r.facts is not None]
+    store = store or ArticleStore(project, clean=clean)
+    records = store.refresh()
     saved = None if clean or not path.is_file() else read_pickle(state_path)
     state = saved.get("state") if isinstance(saved, dict) and saved.get("version") == STATE_VERSION else None
-    changed = _local_changes(state, others, records)
+    refused = tuple(store.files.problems)
+    changed = _local_changes(state, others, records, refused)
     if changed is None:
         content = load_content(project)
         sources = compiler.read_sources(project, content=content)
         problems = check_project(project, content=content, sources=sources)
-        markdown = markdown_problems(project, content)
+        inputs = scan_inputs(project, [], refuse_links=False, files=store.files)
+        markdown = markdown_problems(project, content, inputs)
+        media = frozenset(inputs.media)
     else:
-        sources = compiler.read_sources(project, articles=facts)
-        problems, markdown = _patched_problems(state, changed, _own_markdown_problems(project, changed, records))
+        media = state.media
+        sources = compiler.read_sources(project, articles=store.load())
+        own = _own_markdown_problems(project, changed, store, media)
+        problems, markdown = _patched_problems(state, changed, own)
     flows_key = _flows_key(sources[0], use_svg)
     flows_html = state.flows_html if isinstance(state, _State) and state.flows_key == flows_key else None
     if flows_html is None:
         flows_html = flows_section(build_net(sources[0].flow_files), use_svg)
     atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
     articles = {key: (record.digest, record.facts_digest) for key, record in records.items()}
-    new_state = _State(others or "", articles, problems, markdown, flows_key, flows_html)
+    new_state = _State(others or "", articles, problems, markdown, flows_key, flows_html, media, refused)
     atomic_write_bytes(state_path, pickle.dumps({"version": STATE_VERSION, "state": new_state},
                                                 protocol=pickle.HIGHEST_PROTOCOL))
     stamps.record(stamp, signature, {"page": project.relative(path)})

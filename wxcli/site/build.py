@@ -25,6 +25,7 @@ from wxcli.content import load_columns
 from wxcli.errors import ContentError, Problem, display_path
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
+from wxcli.sourcefiles import ContentFiles
 
 from . import model as site_model
 from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Row, decode
@@ -359,6 +360,7 @@ def build_site(
     progress=None,
     workers: int | None = None,
     commit: Callable[[], None] | None = None,
+    files: ContentFiles | None = None,
 ) -> BuildReport:
     """Render the site into build/site; raise :class:`ContentError` on invalid content.
 
@@ -366,7 +368,8 @@ def build_site(
     number of processes for Markdown and pages (default: the CPU cores, up to 8).
     ``commit()`` is called once the site has been checked and written, right before
     it is swapped in (or when nothing in it changed): ``wx build`` puts the bot's
-    database in place there, so both change or neither does.
+    database in place there, so both change or neither does. ``files`` is content/'s
+    listing when the caller already has it.
     """
     commit = _once(commit)
     started = time.perf_counter()
@@ -375,7 +378,7 @@ def build_site(
         output = Output(project.build_dir, cache_dir)
         output.recover()
         settings = site_model.Settings.from_project(project)
-        scan = scan_inputs(project, theme_dirs(project))
+        scan = scan_inputs(project, theme_dirs(project), files=files)
         options = _options_fingerprint(settings, drafts)
         inputs = scan.fingerprint()
         state_path = cache_dir / "site-state.pickle"
