@@ -9,7 +9,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -185,11 +187,16 @@ keywords: [新版手机银行]
 """
 
 
+SCHEDULED = "---\ntitle: 定时发布的公告\ndate: 2099-06-01 09:30\nkeywords: [定时公告]\n---\n到时才发布。\n"
+
+
 def _steps(project):
     """Edits, renames and deletes a week of editing might bring, each followed by a build."""
     content = project.root / "content"
     yield lambda: append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n年费政策补充说明。\n")
     yield lambda: append(project, "content/card/xinyongka-zhangdan-fenqi.md", "\n另见[旧规则](../card/no-such-rule.md)。\n")
+    yield lambda: edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "author: 信用卡中心", "author: 信用卡中心\ndrat: true")
+    yield lambda: (content / "news" / "dingshi.md").write_text(SCHEDULED, encoding="utf-8")
     yield lambda: append(project, "content/card/xinyongka-nianfei-shuoming.md", "\n![年费表](../media/no-such.png)\n")
     yield lambda: edit(project, "content/card/xinyongka-zhangdan-fenqi.md", "另见[旧规则](../card/no-such-rule.md)",
                        "另见[年费说明](xinyongka-nianfei-shuoming.md)")
@@ -306,3 +313,26 @@ def test_a_one_edit_build_lists_each_folder_once_per_step(project, monkeypatch):
     assert listed.count("content/card") == 2, listed
     # stamps.SourceScan's walk and the site's scan of media/: the review page keeps the media it saw
     assert listed.count("content/media") == 2, listed
+
+
+def test_a_scheduled_article_joins_the_bot_when_due_without_any_edit(project):
+    """定时发布: the bot's stamps record when the next article falls due and are stale from then."""
+    from wxcli.bot.compiler import prepare_database
+
+    due = datetime(2099, 6, 1, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    (project.root / "content/news/dingshi.md").write_text(SCHEDULED, encoding="utf-8")
+    age_inputs(project)
+
+    def keywords() -> set[str]:
+        conn = sqlite3.connect(project.db_path)
+        try:
+            return {k for (k,) in conn.execute("SELECT keyword FROM keywords")}
+        finally:
+            conn.close()
+
+    assert not prepare_database(project, now=due - 60).commit().reused
+    assert "定时公告" not in keywords()
+    assert prepare_database(project, now=due - 1).commit().reused  # not yet: the database in place is current
+    assert not prepare_database(project, now=due + 1).commit().reused
+    assert "定时公告" in keywords()
+    assert prepare_database(project, now=due + 2).commit().reused

@@ -11,6 +11,7 @@ deployed, is written last.
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import dataclass
 
 from wxcli.bot.article_facts import ArticleStore
@@ -30,17 +31,21 @@ class ProjectBuild:
 
 
 def build_project(project: Project, *, drafts: bool = False, clean: bool = False, strict: bool = False,
-                  progress=None, workers: int | None = None) -> ProjectBuild:
-    """Build site and bot together (both or neither); raises ContentError naming ``path:line``."""
+                  progress=None, workers: int | None = None, future: bool = False) -> ProjectBuild:
+    """Build site and bot together (both or neither); raises ContentError naming ``path:line``.
+
+    ``future`` previews scheduled articles on the site; the bot answers with an
+    article only once it is due (定时发布) either way."""
     from wxcli.review.review_page import refresh_review_page
 
+    now = time.time()  # one clock for both: an article falls due on the site and in the bot together
     files = list_content(project.root)  # one listing of content/ for the three steps
     store, scan = ArticleStore(project, clean=clean, files=files), SourceScan(project)
-    prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan)
+    prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan, now=now)
     _drop_segmenter()
     try:
         site = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress,
-                          workers=workers, commit=prepared.commit, files=files)
+                          workers=workers, future=future, now=now, commit=prepared.commit, files=files)
     finally:
         prepared.discard()  # nothing left to drop once committed
     path, written = refresh_review_page(project, clean=clean, store=store, scan=scan)

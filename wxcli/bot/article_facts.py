@@ -28,7 +28,7 @@ from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
 from wxcli.sourcefiles import ContentFiles, decode, list_content, os_problem
 
-STORE_VERSION = 4
+STORE_VERSION = 5  # 5: the date, for scheduled articles (定时发布)
 RACY_NS = 2_000_000_000
 
 
@@ -44,6 +44,7 @@ class ArticleFacts(NamedTuple):
     keywords: tuple[str, ...]
     keywords_line: int
     draft: bool
+    timestamp: float  # the article's date: it is not answered with before then (定时发布)
 
     @property
     def url_path(self) -> str:
@@ -73,7 +74,7 @@ def facts_of(article: Article, project: Project) -> ArticleFacts:
     return ArticleFacts(
         source=shown_path(article.path, project), column=article.column, slug=article.slug, title=article.title,
         summary=article.summary, cover=article.cover, keywords=tuple(article.keywords),
-        keywords_line=article.key_lines.get("keywords", 1), draft=article.draft,
+        keywords_line=article.key_lines.get("keywords", 1), draft=article.draft, timestamp=article.date.timestamp(),
     )
 
 

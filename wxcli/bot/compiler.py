@@ -286,13 +286,15 @@ def _write_beside(target: Path, meta: dict, tables: dict[str, list[tuple]]) -> P
     return Path(tmp)
 
 
-def _linked(project: Project, drafts: bool, articles: tuple[list[ArticleFacts], list[Problem]]):
+def _linked(project: Project, drafts: bool, articles: tuple[list[ArticleFacts], list[Problem]], now: float):
     """Every source read and every answer linked: (sources, context, answers, keyword rows).
 
+    An article dated after ``now`` is scheduled (定时发布): it answers nothing yet.
     Raises :class:`~wxcli.errors.ContentError` when anything is wrong.
     """
     sources, ctx = read_sources(project, drafts=drafts, articles=articles)
-    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
+    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(
+        ctx.articles, project, ctx, published_by=now)
     events: dict[str, str] = {}
     for answer in answers:
         if answer.on_event:
@@ -305,9 +307,16 @@ def _linked(project: Project, drafts: bool, articles: tuple[list[ArticleFacts], 
     return sources, ctx, answers, keyword_rows
 
 
+def _current(recorded: dict | None, now: float) -> dict | None:
+    """What a stamp recorded, unless a scheduled article has fallen due since (it joins the bot then)."""
+    if recorded is None or (recorded.get("next_due") is not None and now >= recorded["next_due"]):
+        return None
+    return recorded
+
+
 def prepare_database(project: Project, *, drafts: bool = False, out: Path | None = None,
                      clean: bool = False, store: ArticleStore | None = None,
-                     scan: stamps.SourceScan | None = None) -> PreparedDatabase:
+                     scan: stamps.SourceScan | None = None, now: float | None = None) -> PreparedDatabase:
     """Compile the bot sources into a file beside ``out`` (default ``build/wx.db``).
 
     Raises :class:`~wxcli.errors.ContentError` listing every error as
@@ -316,22 +325,25 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     :mod:`wxcli.bot.article_facts` and :mod:`wxcli.bot.doc_cache`); the result is
     the same database a clean compile (``clean``: no cache is read) writes.
     ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
+    Articles dated after ``now`` (default: the clock) are left out until then; the
+    stamps record when the next one falls due, and are stale from that moment.
     """
     started = time.perf_counter()
+    now = time.time() if now is None else now
     target = Path(out) if out else project.db_path
     stamp, inputs_stamp = project.cache_dir / "wx-db.stamp", project.cache_dir / "wx-db.inputs"
     scan = scan or stamps.SourceScan(project)
     signature = scan.signature(f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
-    unchanged = stamps.recorded(stamp, signature) if target.is_file() and not clean else None
+    unchanged = _current(stamps.recorded(stamp, signature), now) if target.is_file() and not clean else None
     if unchanged is not None:
         return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)
     store = store or ArticleStore(project, clean=clean)
     key = _inputs_key(scan, store, drafts) if out is None else None
-    unchanged = stamps.recorded(inputs_stamp, key) if target.is_file() and not clean else None
+    unchanged = _current(stamps.recorded(inputs_stamp, key), now) if target.is_file() and not clean else None
     if unchanged is not None:
         result = CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
         return PreparedDatabase(result, target, None, [lambda: stamps.record(stamp, signature, unchanged)])
-    sources, ctx, answers, keyword_rows = _linked(project, drafts, store.load())
+    sources, ctx, answers, keyword_rows = _linked(project, drafts, store.load(), now)
     # Per-phrasing work, each step with its own content cache (see wxcli.bot.doc_cache).
     analyses = DocumentCache(project.cache_dir, "analyses", _analysis_fingerprint(sources.synonyms), clean=clean)
     analyse = functools.partial(analyse_texts, sources.synonyms)
@@ -345,9 +357,11 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
         synonym_groups=len(sources.synonyms.groups),
         seconds=time.perf_counter() - started, warnings=[p for p in ctx.problems if not p.is_error],
     )
+    due = min((a.timestamp for a in ctx.articles.values() if a.timestamp > now), default=None)
+    recorded = {**result.as_dict(), "next_due": due}
     return PreparedDatabase(result, target, temporary, [
-        analyses.save, lambda: stamps.record(stamp, signature, result.as_dict()),
-        lambda: stamps.record(inputs_stamp, key, result.as_dict()),
+        analyses.save, lambda: stamps.record(stamp, signature, recorded),
+        lambda: stamps.record(inputs_stamp, key, recorded),
     ])
 
 

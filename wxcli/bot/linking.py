@@ -29,9 +29,12 @@ def _flow_answers(flows: dict[str, dict]) -> list[Answer]:
     ]
 
 
-def _article_answers(articles: dict, project: Project, ctx: ReadContext) -> list[Answer]:
+def _article_answers(articles: dict, project: Project, ctx: ReadContext, published_by: float | None = None) -> list[Answer]:
+    """Each article answers its keywords and title; with ``published_by``, not one still scheduled (定时发布)."""
     answers = []
     for slug, article in articles.items():
+        if published_by is not None and article.timestamp > published_by:
+            continue
         shown, at = article.source, article.keywords_line
         answers.append(Answer(
             name=f"article:{slug}", reply={"news": [ctx.card(article)], "articles": [slug]},

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from wxcli import stamps
+from wxcli import dates, stamps
 from wxcli.bot import compiler
 from wxcli.bot.article_facts import ArticleStore
-from wxcli.content import Content, article_from_text, load_columns, load_content
+from wxcli.content import Content, article_from_text, load_columns, load_content, own_problems
 from wxcli.errors import Problem, WxError
 from wxcli.fsutil import atomic_write_bytes, atomic_write_text, read_pickle
 from wxcli.project import Project
@@ -30,7 +30,7 @@ from wxcli.sourcefiles import read_text
 REVIEW_FOLDER = "review"
 MODE_NAMES = {value: name for name, value in compiler.MODES.items()}
 PREVIEW = 90
-STATE_VERSION = 2  # 2: the media files and the refused links
+STATE_VERSION = 3  # 2: the media files and the refused links; 3: own problems include front matter
 """Of what the incremental review page keeps in build/cache/review-state.pickle."""
 
 STYLE = """
@@ -200,7 +200,7 @@ def render_page(project: Project, problems: list[Problem], *, use_svg: bool | No
         flows_html = flows_section(build_net(sources.flow_files), svg)
     title = project.site.get("title") or project.root.name
     errors = sum(1 for p in problems if p.is_error)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
+    stamp = dates.shown(datetime.now(timezone.utc), project.timezone)
     summary = (f"{len(sources.flows)} 个流程 · {len(sources.answers)} 条应答 · "
                f"{errors} 个错误 · {len(problems) - errors} 个警告 · 生成于 {stamp}")
     return (
@@ -253,7 +253,7 @@ class _State:
     others: str  # signature of every source but the article files
     articles: dict[str, tuple[bytes, bytes]]  # path → (hash of the file, FileRecord.facts_digest)
     problems: list[Problem]  # wx check's, as on the page
-    markdown: list[Problem]  # the part of them from links, images and slugs in articles
+    own: list[Problem]  # the part of them each article has on its own: links, images, slugs, front matter
     flows_key: str
     flows_html: str
     media: frozenset[str]  # files under content/media/: unchanged while ``others`` is
@@ -287,12 +287,19 @@ def _local_changes(state, others: str | None, records: dict, refused: tuple[Prob
     return changed
 
 
-def _own_markdown_problems(project: Project, changed: list[str], store: ArticleStore,
-                           media: frozenset[str]) -> list[Problem]:
-    """wx check's link, image and slug problems of the changed articles, checked against
-    just the articles their text can name (links name files by slug) and their namesakes,
-    and the media files the last page saw (no walk of content/media/)."""
+def _articles_own_problems(project: Project, content: Content, scan) -> list[Problem]:
+    """wx check's problems that belong to one article each: links, images and slugs
+    (against ``content`` and the media in ``scan``), the placeholder body, unknown keys."""
     from wxcli.review.check import markdown_problems
+
+    return [*markdown_problems(project, content, scan),
+            *(p for a in content.articles for p in own_problems(a, project.relative(a.path)))]
+
+
+def _own_problems(project: Project, changed: list[str], store: ArticleStore, media: frozenset[str]) -> list[Problem]:
+    """:func:`_articles_own_problems` of the changed articles, checked against just the
+    articles their text can name (links name files by slug) and their namesakes, and
+    the media files the last page saw (no walk of content/media/)."""
     from wxcli.site.sources import Scan
 
     records = store.refresh()
@@ -310,20 +317,20 @@ def _own_markdown_problems(project: Project, changed: list[str], store: ArticleS
         article, _ = article_from_text(text, project.root / path, project)
         articles.append(article)
     columns, column_problems = load_columns(project, store.files)
-    found = markdown_problems(project, Content(columns, articles, column_problems),
-                              Scan(media=dict.fromkeys(media)))
+    found = _articles_own_problems(project, Content(columns, articles, column_problems),
+                                   Scan(media=dict.fromkeys(media)))
     return [p for p in found if p.path in texts]
 
 
 def _patched_problems(state: _State, changed: list[str], own: list[Problem]) -> tuple[list[Problem], list[Problem]]:
-    """The last page's problems with the changed articles' own Markdown problems replaced."""
+    """The last page's problems with the changed articles' own problems replaced."""
     from wxcli.review.check import dedupe
 
-    stale = {(p.path, p.line, p.message, p.level) for p in state.markdown if p.path in changed}
+    stale = {(p.path, p.line, p.message, p.level) for p in state.own if p.path in changed}
     kept = [p for p in state.problems if (p.path, p.line, p.message, p.level) not in stale]
-    markdown = [p for p in state.markdown if p.path not in changed] + own
+    owned = [p for p in state.own if p.path not in changed] + own
     problems = sorted(dedupe([*own, *kept]), key=lambda p: (p.path, p.line))
-    return problems, sorted(markdown, key=lambda p: (p.path, p.line))
+    return problems, sorted(owned, key=lambda p: (p.path, p.line))
 
 
 def refresh_review_page(project: Project, *, clean: bool = False,
@@ -337,7 +344,7 @@ def refresh_review_page(project: Project, *, clean: bool = False,
     only when a flow changed. The page is the one a clean build (``clean``) writes.
     ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
     """
-    from wxcli.review.check import check_project, markdown_problems
+    from wxcli.review.check import check_project
     from wxcli.site.sources import scan_inputs
 
     path = review_path(project)
@@ -360,20 +367,19 @@ def refresh_review_page(project: Project, *, clean: bool = False,
         sources = compiler.read_sources(project, content=content)
         problems = check_project(project, content=content, sources=sources)
         inputs = scan_inputs(project, [], refuse_links=False, files=store.files)
-        markdown = markdown_problems(project, content, inputs)
+        owned = _articles_own_problems(project, content, inputs)
         media = frozenset(inputs.media)
     else:
         media = state.media
         sources = compiler.read_sources(project, articles=store.load())
-        own = _own_markdown_problems(project, changed, store, media)
-        problems, markdown = _patched_problems(state, changed, own)
+        problems, owned = _patched_problems(state, changed, _own_problems(project, changed, store, media))
     flows_key = _flows_key(sources[0], use_svg)
     flows_html = state.flows_html if isinstance(state, _State) and state.flows_key == flows_key else None
     if flows_html is None:
         flows_html = flows_section(build_net(sources[0].flow_files), use_svg)
     atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
     articles = {key: (record.digest, record.facts_digest) for key, record in records.items()}
-    new_state = _State(others or "", articles, problems, markdown, flows_key, flows_html, media, refused)
+    new_state = _State(others or "", articles, problems, owned, flows_key, flows_html, media, refused)
     atomic_write_bytes(state_path, pickle.dumps({"version": STATE_VERSION, "state": new_state},
                                                 protocol=pickle.HIGHEST_PROTOCOL))
     stamps.record(stamp, signature, {"page": project.relative(path)})
