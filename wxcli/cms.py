@@ -238,9 +238,7 @@ def check_article_text(project: Project, path: Path, text: str) -> list:
     article, problems = content.article_from_text(text, path, project)
     if article is None:
         return problems
-    shown = project.relative(path)
-    return [*content.placeholder_problems(article, shown),
-            *content.unknown_key_problems(article.meta, article.key_lines, content.ARTICLE_FIELDS, shown)]
+    return content.own_problems(article, project.relative(path))
 
 
 def check_column_text(project: Project, path: Path, text: str) -> list:

@@ -280,6 +280,13 @@ def placeholder_problems(article: Article, shown: str) -> list[Problem]:
     return [Problem(shown, article.body_line, f"正文还是新建时的占位文字“{PLACEHOLDER_BODY}”：请先写正文，或设为草稿（draft: true）")]
 
 
+def own_problems(article: Article, shown: str) -> list[Problem]:
+    """What ``wx check`` finds in a valid article from its own front matter and body alone:
+    the placeholder body, unknown front matter keys."""
+    return [*placeholder_problems(article, shown),
+            *unknown_key_problems(article.meta, article.key_lines, ARTICLE_FIELDS, shown)]
+
+
 def unknown_key_problems(meta: dict, key_lines: dict[str, int], known, shown: str) -> list[Problem]:
     """A warning for each front matter key nobody reads (``drat:``, ``tag:``), naming the closest known one."""
     from wxcli.fuzzy import closest
@@ -334,7 +341,7 @@ def column_from_text(text: str, path: Path, project: Project) -> tuple[Column | 
 
 def column_folders(project: Project) -> list[Path]:
     """Folders under content/ that may hold articles (everything but media/, hidden ones and links out)."""
-    return list_content(project.root).folders
+    return list_content(project.root, articles=False).folders
 
 
 def article_paths(project: Project) -> list[Path]:
@@ -352,7 +359,7 @@ def _read_all(table: dict, problems: list[Problem]):
 
 def load_columns(project: Project, files: ContentFiles | None = None) -> tuple[dict[str, Column], list[Problem]]:
     columns, problems = {}, []
-    files = files or list_content(project.root)
+    files = files or list_content(project.root, articles=False)
     for path, text in _read_all(files.columns, problems):
         column, found = column_from_text(text, path, project)
         problems.extend(found)
@@ -363,15 +370,19 @@ def load_columns(project: Project, files: ContentFiles | None = None) -> tuple[d
 
 def cross_checks(articles: list[Article], columns: dict[str, Column], project: Project) -> list[Problem]:
     """Problems that need the whole site: unknown columns and duplicate slugs."""
+    return article_problems(((project.relative(a.path), a.column, a.slug) for a in articles), columns)
+
+
+def article_problems(articles, columns: dict[str, Column]) -> list[Problem]:
+    """:func:`cross_checks` over ``(shown path, column, slug)`` of each article, in content order."""
     problems, seen = [], {}
-    for article in articles:
-        shown = project.relative(article.path)
-        if article.column not in columns:
-            problems.append(Problem(shown, 1, f"栏目 {article.column!r} 不存在（缺少 content/{article.column}/{COLUMN_FILE}）"))
-        if article.slug in seen:
-            problems.append(Problem(shown, 1, f"slug {article.slug!r} 与 {seen[article.slug]} 重复，slug 必须全站唯一"))
+    for shown, column, slug in articles:
+        if column not in columns:
+            problems.append(Problem(shown, 1, f"栏目 {column!r} 不存在（缺少 content/{column}/{COLUMN_FILE}）"))
+        if slug in seen:
+            problems.append(Problem(shown, 1, f"slug {slug!r} 与 {seen[slug]} 重复，slug 必须全站唯一"))
         else:
-            seen[article.slug] = shown
+            seen[slug] = shown
     return problems
 
 

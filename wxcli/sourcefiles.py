@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +96,14 @@ class ContentFiles:
 
     Keys are paths from the project root (``content/news/x.md``); values are the
     path and its ``stat`` (of the link's target for a link that stays inside).
+    ``taken_ns`` is the clock just before the scan: a file changed later may be missed.
     """
 
     folders: list[Path] = field(default_factory=list)
     columns: dict[str, tuple[Path, os.stat_result]] = field(default_factory=dict)
     articles: dict[str, tuple[Path, os.stat_result]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    taken_ns: int = 0
 
 
 def is_column_name(name: str) -> bool:
@@ -119,13 +122,14 @@ def _checked(entry: os.DirEntry, shown: str, boundary: Path, problems: list[Prob
     return True
 
 
-def list_content(root: Path) -> ContentFiles:
+def list_content(root: Path, *, articles: bool = True) -> ContentFiles:
     """Every column folder, ``_column.md`` and article under ``root/content``; links out are problems.
 
     One ``scandir`` per folder and one ``stat`` per Markdown file; only entries that
-    are links cost a ``realpath``.
+    are links cost a ``realpath``. Without ``articles``, only the folders and their
+    ``_column.md`` (one ``lstat`` a folder, for callers that need just the columns).
     """
-    found = ContentFiles()
+    found = ContentFiles(taken_ns=time.time_ns())
     content = Path(root) / "content"
     if content.is_symlink() and not is_inside(content, root):
         found.problems.append(link_problem(content, "content", root, "项目目录"))
@@ -138,7 +142,11 @@ def list_content(root: Path) -> ContentFiles:
         shown_folder = f"content/{folder.name}"
         if not _checked(folder, shown_folder, content, found.problems) or not folder.is_dir():
             continue
-        found.folders.append(Path(folder.path))
+        folder_path = Path(folder.path)
+        found.folders.append(folder_path)
+        if not articles:
+            _add_column_file(found, folder.path, shown_folder, content)
+            continue
         with os.scandir(folder.path) as files:
             for item in sorted(files, key=lambda e: e.name):
                 if not item.name.endswith(".md") or item.name.startswith("."):
@@ -147,8 +155,25 @@ def list_content(root: Path) -> ContentFiles:
                 if not _checked(item, relpath, content, found.problems) or not item.is_file():
                     continue
                 table = found.columns if item.name == COLUMN_FILE else found.articles
-                table[relpath] = (Path(item.path), item.stat())
+                table[relpath] = (folder_path / item.name, item.stat())
     return found
+
+
+def _add_column_file(found: ContentFiles, folder: str, shown_folder: str, content: Path) -> None:
+    """The folder's ``_column.md``, as the full listing finds it, without listing the folder."""
+    path = os.path.join(folder, COLUMN_FILE)
+    shown = f"{shown_folder}/{COLUMN_FILE}"
+    if os.path.islink(path):
+        problem = link_problem(path, shown, content, "content/")
+        if problem is not None:
+            found.problems.append(problem)
+            return
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return
+    if os.path.isfile(path):
+        found.columns[shown] = (Path(path), stat)
 
 
 def walk_files(folder: Path, boundary: Path, boundary_name: str, problems: list[Problem], shown_from: Path):

@@ -289,9 +289,22 @@ def article_set(
         raise WxError("没有指定要修改的字段（如 --title、--tags、--pinned）")
     if updates:
         cms.set_fields(project, path, updates)
+    if draft:
+        _warn_references(project, [path], "设为草稿")
     if column:
         path = cms.move_article(project, path, column)
     console.print(f"已更新 {project.relative(path)}")
+
+
+def _warn_references(project, paths, action: str) -> None:
+    """Answers, flows and articles that point at these articles break once they are gone."""
+    from wxcli.references import find_references
+
+    found = [ref for path in paths for ref in find_references(project, path) if project.root / ref.path not in paths]
+    if found:
+        err_console.print(f"注意：{action}后这些引用会失效，下次 wx build 会报错或警告：", soft_wrap=True)
+    for ref in found:
+        err_console.print(str(ref), soft_wrap=True, markup=False)
 
 
 def _split_list(value: str | None) -> list[str] | None:
@@ -327,6 +340,7 @@ def article_delete(refs: list[str] = typer.Argument(..., help="一篇或多篇�
     console.print(f"将删除 {len(paths)} 篇文章：")
     for path, title in zip(paths, titles):
         console.print(f"  {title}  [dim]{project.relative(path)}[/dim]")
+    _warn_references(project, paths, "删除")
     if not confirm("确定删除？", yes=yes):
         console.print("已取消。")
         raise typer.Exit(1)

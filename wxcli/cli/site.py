@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import typer
 
 from wxcli.cli._common import console, err_console, handle_errors, print_json, project_here
 from wxcli.errors import WxError
 from wxcli.project import Project
-
-if TYPE_CHECKING:
-    from wxcli.content import Content
 
 
 def register(app: typer.Typer) -> None:
@@ -44,19 +38,11 @@ def _progress_bar(enabled: bool):
         yield update
 
 
-def _compile_bot(project: Project, drafts: bool = False, content: Callable[[], Content] | None = None):
+def _compile_bot(project: Project, drafts: bool = False):
     """Compile flows/ and article keywords into build/wx.db (atomic; raises ContentError)."""
     from wxcli.bot import compile_project
 
-    return compile_project(project, drafts=drafts, content=content)
-
-
-def _write_review_page(project: Project, content: Callable[[], Content] | None = None) -> str:
-    """build/review/index.html: flow pictures, answers and what ``wx check`` finds."""
-    from wxcli.review.review_page import refresh_review_page
-
-    path, written = refresh_review_page(project, content)
-    return f"审核页{'已生成' if written else '未变'}：{project.relative(path)}"
+    return compile_project(project, drafts=drafts)
 
 
 def _bot_summary(result) -> str:
@@ -86,13 +72,13 @@ def schedule_summary(project: Project, report) -> str | None:
 
 
 def _rebuild_when_due(project: Project, drafts: bool, log) -> None:
-    """While ``wx serve`` runs, build again each time a scheduled article falls due."""
-    from wxcli.site import build_site
+    """While ``wx serve`` runs, build again each time a scheduled article falls due (site and bot together)."""
+    from wxcli.build import build_project
     from wxcli.site.schedule import start
 
     def rebuild() -> str:
-        report = build_site(project, drafts=drafts, workers=1)
-        bot = _compile_bot(project, drafts)
+        built = build_project(project, drafts=drafts, workers=1)
+        report, bot = built.site, built.bot
         lines = ["定时发布：" + _site_summary(report), _bot_summary(bot), schedule_summary(project, report)]
         return "\n".join(line for line in lines if line)
 
@@ -108,20 +94,15 @@ def build(
     json_output: bool = typer.Option(False, "--json", help="以 JSON 输出结果"),
 ) -> None:
     """生成微站（build/site）和应答库（build/wx.db）：增量、原子替换。"""
-    from wxcli.content import load_content
-    from wxcli.site import build_site
+    from wxcli.build import build_project
 
     project = project_here()
     with _progress_bar(not json_output) as progress:
-        report = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress, future=future)
-    for warning in report.warnings:
+        built = build_project(project, drafts=drafts, clean=clean, strict=strict, progress=progress, future=future)
+    report, bot = built.site, built.bot
+    for warning in [*report.warnings, *bot.warnings]:
         err_console.print(str(warning), soft_wrap=True, markup=False)
-    # The articles are parsed at most once, and only if the bot or the review page needs rebuilding.
-    content = functools.cache(functools.partial(load_content, project))
-    bot = _compile_bot(project, drafts, content)
-    for warning in bot.warnings:
-        err_console.print(str(warning), soft_wrap=True, markup=False)
-    review = _write_review_page(project, content)
+    review = f"审核页{'已生成' if built.review_written else '未变'}：{built.review}"
     if json_output:
         print_json({"site": report.as_dict(), "bot": bot.as_dict(), "review": str(project.build_dir / "review")})
         return

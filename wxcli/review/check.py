@@ -16,7 +16,7 @@ from wxcli.bot import compiler
 from wxcli.bot import flows as flow_engine
 from wxcli.bot.text import Synonyms, strip_edges
 from wxcli import content as content_files
-from wxcli.content import Content, load_content, placeholder_problems
+from wxcli.content import Content, load_content, own_problems
 from wxcli.errors import Problem
 from wxcli.project import Project
 from wxcli.reach.menu import check_project_menu
@@ -45,8 +45,8 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
     net = build_net(sources.flow_files)
     found = [
         *content.problems,
-        *(p for a in content.articles for p in placeholder_problems(a, project.relative(a.path))),
-        *unknown_keys(project, content),
+        *(p for a in content.articles for p in own_problems(a, project.relative(a.path))),
+        *unknown_column_keys(project, content),
         *markdown_problems(project, content),
         *ctx.problems,
         *answer_link_problems(project, sources, ctx),
@@ -79,12 +79,10 @@ def dedupe(problems) -> list[Problem]:
 # ---------------------------------------------------------------- front matter
 
 
-def unknown_keys(project: Project, content: Content) -> list[Problem]:
-    """Typos in front matter keys (``drat: true`` silently publishes): warnings, errors under --strict."""
+def unknown_column_keys(project: Project, content: Content) -> list[Problem]:
+    """Typos in columns' front matter keys, warnings (errors under --strict); an article's are
+    among :func:`wxcli.content.own_problems` (``drat: true`` silently publishes)."""
     found = []
-    for article in content.articles:
-        found += content_files.unknown_key_problems(
-            article.meta, article.key_lines, content_files.ARTICLE_FIELDS, project.relative(article.path))
     for column in content.columns.values():
         found += content_files.unknown_key_problems(
             column.meta, column.key_lines, content_files.COLUMN_FIELDS, project.relative(column.path))
@@ -94,11 +92,12 @@ def unknown_keys(project: Project, content: Content) -> list[Problem]:
 # ---------------------------------------------------------------- Markdown
 
 
-def markdown_problems(project: Project, content: Content) -> list[Problem]:
+def markdown_problems(project: Project, content: Content, scan=None) -> list[Problem]:
     """Broken internal links and missing images, from the site builder's own checks.
 
     Drafts are checked too (their links break the day they are published), and
-    links from published articles to drafts are still reported.
+    links from published articles to drafts are still reported. ``scan`` is the
+    inputs' :class:`~wxcli.site.sources.Scan` (its media) when the caller has it.
     """
     from wxcli.site.build import link_warnings, structure_problems
     from wxcli.site.markdown import MarkdownCache, MarkdownRenderer
@@ -116,7 +115,7 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
         refs = known[key] if key in known else renderer.render(article.body, article.column).refs
         shown = project.relative(article.path)
         entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
-    scan = scan_inputs(project, [], refuse_links=False)
+    scan = scan or scan_inputs(project, [], refuse_links=False)
     media = set(scan.media)
     return [
         *scan.problems,  # links out of content/, which wx build refuses

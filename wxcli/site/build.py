@@ -15,6 +15,7 @@ import gc
 import os
 import pickle
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from wxcli.content import load_columns
 from wxcli.errors import ContentError, Problem, display_path
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
+from wxcli.sourcefiles import ContentFiles
 
 from . import model as site_model
 from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Row, decode
@@ -75,6 +77,18 @@ class BuildReport:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _once(step: Callable[[], None] | None) -> Callable[[], None]:
+    """``step`` to be called at most once, however many places may call it."""
+    done = []
+
+    def run() -> None:
+        if step is not None and not done:
+            done.append(True)
+            step()
+
+    return run
 
 
 @contextmanager
@@ -401,6 +415,8 @@ def build_site(
     workers: int | None = None,
     future: bool = False,
     now: float | None = None,
+    commit: Callable[[], None] | None = None,
+    files: ContentFiles | None = None,
 ) -> BuildReport:
     """Render the site into build/site; raise :class:`ContentError` on invalid content.
 
@@ -408,7 +424,12 @@ def build_site(
     number of processes for Markdown and pages (default: the CPU cores, up to 8).
     An article dated after ``now`` (default: the clock) is scheduled (定时发布) and
     left out until then, unless ``future`` previews it.
+    ``commit()`` is called once the site has been checked and written, right before
+    it is swapped in (or when nothing in it changed): ``wx build`` puts the bot's
+    database in place there, so both change or neither does. ``files`` is content/'s
+    listing when the caller already has it.
     """
+    commit = _once(commit)
     started = time.perf_counter()
     now = time.time() if now is None else now
     cache_dir = project.cache_dir
@@ -416,7 +437,7 @@ def build_site(
         output = Output(project.build_dir, cache_dir)
         output.recover()
         settings = site_model.Settings.from_project(project)
-        scan = scan_inputs(project, theme_dirs(project))
+        scan = scan_inputs(project, theme_dirs(project), files=files)
         options = _options_fingerprint(settings, drafts, future)
         inputs = scan.fingerprint()
         state_path = cache_dir / "site-state.pickle"
@@ -425,6 +446,7 @@ def build_site(
             warnings = state["warnings"]
             if strict and warnings:
                 raise ContentError(_as_errors(warnings))
+            commit()
             return BuildReport(
                 0, state["files"], 0, warnings, time.perf_counter() - started, state["articles"], state["files"],
                 state.get("scheduled", 0), state.get("next_due"),
@@ -433,8 +455,9 @@ def build_site(
         report = _full_build(
             project, settings, scan, drafts=drafts, clean=clean, strict=strict, progress=progress,
             workers=default_workers() if workers is None else max(1, workers), output=output,
-            state=state, others=others, future=future, now=now,
+            state=state, others=others, future=future, now=now, commit=commit,
         )
+        commit()
         atomic_write_bytes(
             state_path,
             pickle.dumps(
@@ -545,7 +568,7 @@ def _own_changes(reading: _Reading, state, others: bytes, drafts: bool, shown) -
 
 
 def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output, state, others,
-                future=False, now=0.0) -> BuildReport:
+                commit, future=False, now=0.0) -> BuildReport:
     cache = MarkdownCache(project.cache_dir / "markdown.sqlite")
     try:
         renderer = MarkdownRenderer(settings.prefix)
@@ -600,14 +623,14 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             target_columns = {t.column for t in targets}
             pages = [article_page(model, keys, t) for t in targets]
             pages += [f for f in feed_pages(model, keys) if f.args[0] is None or f.args[0] in target_columns]
-            counts = output.assemble(pages, produce_with(model), partial=True)
+            counts = output.assemble(pages, produce_with(model), partial=True, before_swap=commit)
         if counts is None:
             model = site_model.build_model(settings, column_infos, visible)
             pages = plan(model, theme, assets, scan.media, project.content_dir, drafts=drafts)
             try:
-                counts = output.assemble(pages, produce_with(model), clean=clean)
+                counts = output.assemble(pages, produce_with(model), clean=clean, before_swap=commit)
             except FileNotFoundError:
-                counts = output.assemble(pages, produce_with(model), clean=True)
+                counts = output.assemble(pages, produce_with(model), clean=True, before_swap=commit)
         reading.save()
         theme.save()
         cache.prune({e.md_key for e in entries} | {c.md_key for c in column_infos})

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from wxcli.content import MEDIA_FOLDER, Article, article_from_text, placeholder_
 from wxcli.errors import ContentError, Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
-from wxcli.sourcefiles import decode, link_problem, os_problem, list_content, walk_files
+from wxcli.sourcefiles import ContentFiles, decode, link_problem, list_content, os_problem, walk_files
 
 from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Row, encode
 
@@ -162,11 +161,13 @@ class Scan:
         return newest
 
 
-def scan_inputs(project: Project, theme_dirs: list[Path], *, refuse_links: bool = True) -> Scan:
+def scan_inputs(project: Project, theme_dirs: list[Path], *, refuse_links: bool = True,
+                files: ContentFiles | None = None) -> Scan:
     """Signatures of every input; a symbolic link out of its folder is a :class:`ContentError`
-    (or, with ``refuse_links=False``, one of :attr:`Scan.problems`): it is never published."""
-    scan = Scan(started_ns=time.time_ns())
-    files = list_content(project.root)
+    (or, with ``refuse_links=False``, one of :attr:`Scan.problems`): it is never published.
+    ``files`` is content/'s listing when the caller already has it (``wx build`` lists it once)."""
+    files = files or list_content(project.root)
+    scan = Scan(started_ns=files.taken_ns)
     scan.problems.extend(files.problems)
     for relpath, (_path, stat) in files.articles.items():
         scan.articles[relpath] = sig_of(stat)
