@@ -105,6 +105,19 @@ def test_handover_words_and_repeated_unanswered_messages(root, server):
     assert "转人工客服：4 次" in run_wx(root, {}, "stats").stdout
 
 
+def test_wx_ask_and_wx_chat_hand_over_like_the_server(root):
+    """The streak lives in the session the engine reads, so every caller behaves the same."""
+    compile_project(load_project(root, environ={}))
+    lost = ("今天晚饭吃什么", "火星上有网点吗", "你们的吉祥物叫什么")
+    asked = [run_wx(root, {}, "ask", "-u", "u-ask", "--json", text) for text in lost]
+    rules = [json.loads(a.stdout)["rule"] for a in asked]
+    assert rules == ["default", "default", "handover"], [a.stderr for a in asked]
+    chat = run_wx(root, {}, "chat", "-u", "u-chat", input="\n".join(lost) + "\n")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.count("【转人工客服】") == 1
+    assert chat.stdout.rindex("【转人工客服】") > chat.stdout.rindex("答不上来")
+
+
 def test_handover_is_configurable(root):
     live = _serve(root, 'handover_words = ["找客服"]\nhandover_after = 0\nkf_account = "kf2001@sample"')
     try:

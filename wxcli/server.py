@@ -43,8 +43,6 @@ from wxcli.bot.db import BotLoader
 from wxcli.bot.settings import ServerSettings, server_settings
 from wxcli.project import Project
 from wxcli.reach import events as reach_events
-from wxcli.reach import handover
-from wxcli.reach.store import unanswered_streak
 from wxcli.state import Exchange, FlowEventRow, FollowRow, LogWriter, MessageRow, StateStore
 
 log = logging.getLogger("wxcli.server")
@@ -207,8 +205,6 @@ class WechatService:
         bot = self.bots.current()
         now = self.clock()
         outcome = engine.answer(bot, session, msg, now)
-        if outcome.unanswered:
-            outcome = handover.escalate(outcome, bot.settings, lambda since: self._unanswered(state, msg, since), now)
         reach_events.observe_at(self.project.state_path, bot.branches, msg, now)
         xml = replies.to_xml(outcome.reply, msg, int(now)) or SUCCESS
         exchange = Exchange(
@@ -220,11 +216,6 @@ class WechatService:
         exchange.rows = self._rows(msg, outcome, now, started)
         writer.record(exchange)
         return xml
-
-    @staticmethod
-    def _unanswered(state: StateStore, msg: wechat.Message, since: float) -> int:
-        with state.connection() as conn:
-            return unanswered_streak(conn, msg.from_user, since, 50)
 
     # ------------------------------------------------------------ log
 

@@ -140,7 +140,7 @@ BOT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
   user TEXT PRIMARY KEY, flow TEXT, node TEXT, entry TEXT, vars TEXT NOT NULL DEFAULT '{}',
   history TEXT NOT NULL DEFAULT '[]', misses INTEGER NOT NULL DEFAULT 0, menu TEXT NOT NULL DEFAULT '[]',
-  started REAL NOT NULL, updated REAL NOT NULL
+  started REAL NOT NULL, updated REAL NOT NULL, unanswered TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dedup (
   id INTEGER PRIMARY KEY, ctime INTEGER NOT NULL, key TEXT NOT NULL, reply TEXT, time REAL NOT NULL
@@ -154,9 +154,29 @@ CREATE TABLE IF NOT EXISTS nonces (
 ``dedup`` rows carry a whole reply, so they live in a rowid table (appended) with a small index."""
 
 
+SESSION_UPGRADES = {"unanswered": "ALTER TABLE sessions ADD COLUMN unanswered TEXT NOT NULL DEFAULT '[]'"}
+"""Columns added to ``sessions`` since its first release: a var/state.db made before gets them on open."""
+
+
+def ensure_bot_schema(conn: sqlite3.Connection) -> None:
+    """The bot's tables, created or upgraded (an older state.db keeps its sessions)."""
+    conn.executescript(BOT_SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+    for column, sql in SESSION_UPGRADES.items():
+        if column not in have:
+            try:
+                conn.execute(sql)
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+    if conn.in_transaction:
+        conn.commit()
+
+
 @dataclass
 class Session:
-    """Where one user is in a conversation: a flow position and/or a pending menu."""
+    """Where one user is in a conversation: a flow position, a pending menu, and
+    the times of their latest unanswered messages in a row (for the hand-over)."""
 
     user: str
     flow: str | None = None
@@ -168,6 +188,7 @@ class Session:
     menu: list = field(default_factory=list)
     started: float = 0.0
     updated: float = 0.0
+    unanswered: list = field(default_factory=list)
 
     @property
     def in_flow(self) -> bool:
@@ -175,23 +196,23 @@ class Session:
 
     @property
     def empty(self) -> bool:
-        return not self.in_flow and not self.menu
+        return not self.in_flow and not self.menu and not self.unanswered
 
     def row(self) -> tuple:
         return (
             self.user, self.flow, self.node, self.entry, json.dumps(self.vars, ensure_ascii=False),
             json.dumps(self.history, ensure_ascii=False), self.misses, json.dumps(self.menu),
-            self.started, self.updated,
+            self.started, self.updated, json.dumps(self.unanswered),
         )
 
     @classmethod
     def from_row(cls, row) -> "Session":
-        user, flow, node, entry, vars_, history, misses, menu, started, updated = row
+        user, flow, node, entry, vars_, history, misses, menu, started, updated, unanswered = row
         return cls(user, flow, node, entry, json.loads(vars_), json.loads(history), misses,
-                   json.loads(menu), started, updated)
+                   json.loads(menu), started, updated, json.loads(unanswered))
 
 
-_SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, started, updated"
+_SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, started, updated, unanswered"
 
 
 @dataclass
@@ -278,7 +299,7 @@ class StateStore:
         self.timeout = timeout
         self._pool = ConnectionPool(self._open)
         with self.connection() as conn:
-            conn.executescript(BOT_SCHEMA)
+            ensure_bot_schema(conn)
 
     def _open(self) -> sqlite3.Connection:
         conn = connect(self.path, timeout=self.timeout)
@@ -328,7 +349,7 @@ class StateStore:
                 if session is None or session.empty:
                     conn.execute("DELETE FROM sessions WHERE user = ?", (exchange.user,))
                 else:
-                    conn.execute(f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    conn.execute(f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                  session.row())
             if exchange.leads:
                 conn.executemany(
@@ -485,7 +506,7 @@ class LogWriter:
             try:
                 if self._connection is None:
                     self._connection = connect(self.path)
-                    self._connection.executescript(BOT_SCHEMA)
+                    ensure_bot_schema(self._connection)
                 with self._connection:
                     self._write(self._connection, items)
             except Exception:

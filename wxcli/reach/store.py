@@ -136,7 +136,8 @@ class ReachStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.conn = state.connect(self.path)
-        self.conn.executescript(state.BOT_SCHEMA + SCHEMA)
+        state.ensure_bot_schema(self.conn)
+        self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
@@ -243,9 +244,6 @@ class ReachStore:
     def last_message(self, openid: str) -> tuple[float, str, str] | None:
         return self.conn.execute("SELECT time, msg_type, coalesce(text, '') FROM messages WHERE user = ?"
                                  " ORDER BY time DESC LIMIT 1", (openid,)).fetchone()
-
-    def recent_unanswered(self, openid: str, since: float, limit: int) -> int:
-        return unanswered_streak(self.conn, openid, since, limit)
 
     def lead_users(self, flow: str) -> set[str]:
         return {row[0] for row in self.conn.execute("SELECT DISTINCT user FROM leads WHERE flow = ?", (flow,))}
@@ -359,19 +357,6 @@ class ReachStore:
         with self.conn:
             self.conn.execute("INSERT INTO kf_sends (time, openid, kind, summary) VALUES (?,?,?,?)",
                               (now, openid, kind, summary))
-
-
-def unanswered_streak(conn: sqlite3.Connection, openid: str, since: float, limit: int) -> int:
-    """How many of the user's latest messages since ``since`` went unanswered, counting
-    back to the first answered one (at most ``limit``)."""
-    streak = 0
-    for (unanswered,) in conn.execute(
-            "SELECT unanswered FROM messages WHERE user = ? AND time >= ? AND msg_type != 'event'"
-            " ORDER BY time DESC LIMIT ?", (openid, since, limit)):
-        if not unanswered:
-            break
-        streak += 1
-    return streak
 
 
 def open_store(path: Path) -> ReachStore:
