@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from lxml import html as lxml_html
 
 from reach_support import root, run_wx, server, wx_env  # noqa: F401 - fixtures
 from test_bot_support import LiveServer, message_xml
@@ -103,6 +104,11 @@ def test_handover_words_and_repeated_unanswered_messages(root, server):
     stats = json.loads(run_wx(root, {}, "stats", "--json").stdout)
     assert stats["reach"]["handovers"] == 4
     assert "转人工客服：4 次" in run_wx(root, {}, "stats").stdout
+    assert run_wx(root, {}, "stats", "--html", "report.html").returncode == 0
+    section = lxml_html.document_fromstring((root / "report.html").read_text(encoding="utf-8")).get_element_by_id("reach")
+    cards = {card.find("span").text: card.find("b").text for card in section.find_class("card")}
+    assert cards["转人工客服（次）"] == "4" and cards["关注者（按上次 wx users sync）"] == "—"
+    assert "所选时间范围内没有群发" in section.text_content()
 
 
 def test_wx_ask_and_wx_chat_hand_over_like_the_server(root):

@@ -96,7 +96,8 @@ def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_js
     title = f"{project.site.get('title', 'wxcli')} · 公众号数据报告"
     if html is not None:
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
-        written = write_html(html, stats, title=title, source=source, generated=generated)
+        written = write_html(html, stats, title=title, source=source, generated=generated,
+                             reach=reach and reach_report.for_display(reach, project.timezone))
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
     if as_json:
         typer.echo(json.dumps({"database": source, **stats.as_dict(), "reach": reach}, ensure_ascii=False, indent=2))

@@ -67,9 +67,12 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else ""
 
 
-def render_html(stats: Stats, *, title: str = "公众号数据报告", source: str = "", generated: str = "") -> str:
+def render_html(stats: Stats, *, title: str = "公众号数据报告", source: str = "", generated: str = "",
+                reach: dict | None = None) -> str:
+    """The report page; ``reach`` is :func:`wxcli.reach.report.for_display` (followers,
+    hand-overs, pushes with their delivery reports), drawn as its own section."""
     return _ENV.get_template("report.html.j2").render(
-        stats=stats, charts=charts(stats), title=title, source=source, generated=generated,
+        stats=stats, charts=charts(stats), title=title, source=source, generated=generated, reach=reach,
         period=period_label(stats.since, stats.until, stats.messages.days, stats.timezone),
         share=_share, rule_label=rule_label, ending_label=ending_label,
     )
