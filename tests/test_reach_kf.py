@@ -15,7 +15,7 @@ from wxcli import wechat
 from wxcli.bot import compile_project
 from wxcli.errors import ContentError
 from wxcli.project import load_project
-from wxcli.reach.store import ReachStore
+from wxcli.reach.store import open_store
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +24,9 @@ def three_followers(server):
 
 
 def logged(root, user: str, ago: float, text: str = "你好") -> None:
-    with ReachStore(root / "var" / "state.db") as store:
-        store.conn.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
-                           (time.time() - ago, user, "text", text))
-        store.conn.commit()
+    with open_store(root / "var" / "state.db", {}) as store, store.db.transaction():
+        store.db.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
+                         (time.time() - ago, user, "text", text))
 
 
 def custom_sends(fake) -> list:

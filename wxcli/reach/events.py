@@ -9,7 +9,7 @@ from pathlib import Path
 from wxcli import wechat
 from wxcli.bot.branches import Branch
 from wxcli.reach.segments import nearest_region
-from wxcli.reach.store import ReachStore
+from wxcli.reach.store import ReachStore, open_store
 
 log = logging.getLogger("wxcli.reach")
 EVENTS = frozenset({"subscribe", "unsubscribe", "location", "masssendjobfinish"})
@@ -48,7 +48,7 @@ def observe_at(state_path: Path, branches: list[Branch], msg: wechat.Message, no
     if not relevant(msg):
         return
     try:
-        with ReachStore(state_path) as store:
+        with open_store(state_path) as store:
             observe(store, branches, msg, now)
     except Exception:
         log.exception("更新关注者记录失败：user=%s event=%s", msg.from_user, msg.event)

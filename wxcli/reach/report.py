@@ -9,6 +9,8 @@ import math
 import sqlite3
 from datetime import datetime
 
+from wxcli.reach.backends import REACH_TABLES
+
 STATUS_LABELS = {"preparing": "准备中", "draft": "已存草稿", "sent": "已提交", "finished": "已送达",
                  "failed": "失败"}
 KIND_LABELS = {"articles": "图文", "text": "文字", "image": "图片"}
@@ -19,7 +21,7 @@ def summary(conn: sqlite3.Connection, since: float | None = None, until: float |
     """Counts for the time range (read only: the reach tables may not exist yet)."""
     lo = -math.inf if since is None else since
     hi = math.inf if until is None else until
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = _tables(conn)
     handovers = 0
     if "messages" in tables:
         handovers = conn.execute("SELECT count(*) FROM messages WHERE reply_kind = 'transfer' AND time >= ? AND time < ?",
@@ -39,6 +41,12 @@ def summary(conn: sqlite3.Connection, since: float | None = None, until: float |
     for push in found:
         push["audience"] = json.loads(push["audience"] or "{}")
     return {"followers": followers, "handovers": handovers, "pushes": found}
+
+
+def _tables(conn) -> set[str]:
+    if getattr(conn, "dialect", "sqlite") == "postgresql":  # wx db migrate made them all
+        return {"messages", *REACH_TABLES}
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def audience_label(audience: dict) -> str:
