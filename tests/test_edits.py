@@ -134,3 +134,43 @@ def test_save_edit_validates_first(site):
     with pytest.raises(ContentError, match="合并冲突"):
         edits.save_edit(project, path, original, original + "<<<<<<< 磁盘上的版本\n")
     assert path.read_text(encoding="utf-8") == original
+
+
+def test_save_edit_refuses_to_publish_the_placeholder_body(site):
+    from wxcli.content import PLACEHOLDER_BODY
+
+    project = load_project(site)
+    path = site / ARTICLE
+    original = path.read_text(encoding="utf-8")
+    unwritten = f"---\ntitle: 新文章\ndate: 2026-01-01 08:00\n---\n\n{PLACEHOLDER_BODY}\n"
+    with pytest.raises(ContentError, match="占位文字"):
+        edits.save_edit(project, path, original, unwritten)
+    assert path.read_text(encoding="utf-8") == original
+    draft = unwritten.replace("date:", "draft: true\ndate:")
+    assert edits.save_edit(project, path, original, draft).saved
+
+
+def test_a_column_changed_while_editing_is_merged_not_lost(site, tmp_path, monkeypatch, interactive):
+    column = site / "content/news/_column.md"
+    reorder = ("import pathlib; p = pathlib.Path(%r); "
+               "p.write_text(p.read_text(encoding='utf-8').replace('order: 1', 'order: 5'), encoding='utf-8')" % str(column))
+    editor_meanwhile(tmp_path, monkeypatch, [sys.executable, "-c", reorder], ("新闻动态栏目。", "我写的简介。"))
+    result = runner.invoke(app, ["column", "edit", "news"], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "被改动过" in result.output and "已合并并保存" in result.output
+    text = column.read_text(encoding="utf-8")
+    assert "order: 5" in text and "我写的简介。" in text
+
+
+def test_without_a_terminal_a_column_edit_keeps_both(site, tmp_path, monkeypatch):
+    column = site / "content/news/_column.md"
+    retitle = ("import pathlib; p = pathlib.Path(%r); "
+               "p.write_text(p.read_text(encoding='utf-8').replace('title: 新闻动态', 'title: 别人改的'), encoding='utf-8')"
+               % str(column))
+    editor_meanwhile(tmp_path, monkeypatch, [sys.executable, "-c", retitle], ("新闻动态栏目。", "我写的简介。"))
+    result = runner.invoke(app, ["column", "edit", "news"])
+    assert result.exit_code == 1 and "已保存" not in result.output
+    text = column.read_text(encoding="utf-8")
+    assert "title: 别人改的" in text and "我写的简介" not in text
+    kept = result.output.split("你的修改保留在 ")[1].split()[0]
+    assert "我写的简介。" in open(kept, encoding="utf-8").read()

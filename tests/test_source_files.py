@@ -202,3 +202,25 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path):
     with pytest.raises(ContentError) as error:
         write_text(tmp_path / "news" / "a.md", "正文", "content/news/a.md")
     assert str(error.value).startswith("content/news/a.md: 无法写入文件：")
+
+
+def test_a_pinyin_initials_search_still_shows_unreadable_articles(site):
+    (site / "content/news/gbk.md").write_bytes(GBK_ARTICLE)
+    result = wx("article", "list", "--title", "xyk")
+    assert result.exit_code == 0
+    assert GBK_LINE in result.stderr and "信用卡还款方式一览" in result.stdout
+
+
+def test_a_column_with_an_unreadable_article_is_not_renamed(site):
+    (site / "content/news/gbk.md").write_bytes(GBK_ARTICLE)
+    result = wx("column", "rename", "news", "gonggao")
+    assert result.exit_code == 1 and GBK_LINE in result.output, result.output
+    assert (site / "content/news/gbk.md").read_bytes() == GBK_ARTICLE and not (site / "content/gonggao").exists()
+
+
+def test_moving_an_article_leaves_an_unreadable_one_as_it_was(site):
+    (site / "content/news/gbk.md").write_bytes(GBK_ARTICLE)
+    result = wx("article", "set", "lilv-tiaozheng", "--column", "card")
+    assert result.exit_code == 0, result.output
+    assert (site / "content/news/gbk.md").read_bytes() == GBK_ARTICLE
+    assert "/news/lilv-tiaozheng/" in (site / "content/card/lilv-tiaozheng.md").read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from wxcli import content
 from wxcli.errors import ContentError, Problem
@@ -32,7 +33,7 @@ class EditOutcome:
     """What :func:`save_edit` did: saved, or found that the file changed meanwhile."""
 
     saved: bool
-    article: content.Article | None = None
+    article: content.Article | content.Column | None = None  # what was saved (a column for a _column.md)
     current: str | None = None  # the file as it is now (None: deleted or moved away)
     merged: str | None = None  # both changes merged, with conflict markers where they clash
     clean: bool = False  # the merge has no conflicts
@@ -73,16 +74,30 @@ def marker_problems(text: str, shown: str) -> list[Problem]:
     return [Problem(shown, line, "还有没解决的合并冲突（<<<<<<< ======= >>>>>>> 标记），请选定一边的文字并删掉标记")]
 
 
-def save_edit(project: Project, path: Path, original: str, edited: str) -> EditOutcome:
+Parse = Callable[[str, Path, Project], tuple[object, list[Problem]]]
+
+
+def parse_article(text: str, path: Path, project: Project) -> tuple[content.Article | None, list[Problem]]:
+    """An article as saving needs it: valid, and not published with the placeholder body."""
+    article, problems = content.article_from_text(text, path, project)
+    if article is not None:
+        problems = content.placeholder_problems(article, project.relative(path))
+    return article, problems
+
+
+def save_edit(project: Project, path: Path, original: str, edited: str, *,
+              parse: Parse = parse_article) -> EditOutcome:
     """Write ``edited`` to the article ``path`` if the file still holds ``original``.
 
-    Raises :class:`ContentError` when ``edited`` is not a valid article (or keeps
-    conflict markers). When the file changed since ``original`` was read, nothing
-    is written: the outcome holds the text on disk and the merge of both changes.
+    Raises :class:`ContentError` when ``edited`` is not valid (or keeps conflict
+    markers): an article by default, or whatever ``parse`` checks
+    (``content.column_from_text`` for a ``_column.md``). When the file changed
+    since ``original`` was read, nothing is written: the outcome holds the text
+    on disk and the merge of both changes.
     """
     shown = project.relative(path)
-    article, problems = content.article_from_text(edited, path, project)
-    problems = problems + marker_problems(edited, shown)
+    article, problems = parse(edited, path, project)
+    problems = [p for p in problems if p.is_error] + marker_problems(edited, shown)
     if problems:
         raise ContentError(problems)
     try:

@@ -737,9 +737,12 @@ def _flow_answers(flows: dict[str, dict]) -> list[Answer]:
     ]
 
 
-def _article_answers(articles: dict, project: Project, ctx: ReadContext) -> list[Answer]:
+def _article_answers(articles: dict, project: Project, ctx: ReadContext, published_by: float | None = None) -> list[Answer]:
+    """Each article answers its keywords and title; with ``published_by``, not one still scheduled (定时发布)."""
     answers = []
     for slug, article in articles.items():
+        if published_by is not None and article.date.timestamp() > published_by:
+            continue
         shown = project.relative(article.path)
         at = article.key_lines.get("keywords", 1)
         answers.append(Answer(
@@ -953,12 +956,17 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     started = time.perf_counter()
     target = Path(out) if out else project.db_path
     stamp = project.cache_dir / "wx-db.stamp"
-    signature = stamps.input_signature(project, f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
+    from wxcli.site.schedule import next_due
+
+    # A scheduled article joins the bot when the site publishes it (the site's next due time moves on).
+    step = f"bot:{drafts}:{SCHEMA_VERSION}:{next_due(project)}"
+    signature = stamps.input_signature(project, step) if out is None else None
     unchanged = stamps.recorded(stamp, signature) if target.is_file() else None
     if unchanged is not None:
         return CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started)
     sources, ctx = read_sources(project, drafts=drafts, content=content() if content else None)
-    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(ctx.articles, project, ctx)
+    answers = list(sources.answers) + _flow_answers(sources.flows) + _article_answers(
+        ctx.articles, project, ctx, published_by=time.time())
     events: dict[str, str] = {}
     for answer in answers:
         if answer.on_event:

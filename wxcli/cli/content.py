@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from wxcli import cms, edits, trash
+from wxcli import cms, content, dates, edits, trash
 from wxcli.catalog import Catalog, Query
 from wxcli.cli._common import (
-    confirm, console, err_console, handle_errors, is_interactive, option_date, print_json, project_here,
+    ask_yes_no, confirm, console, err_console, handle_errors, is_interactive, option_date, print_json, print_records,
+    project_here,
 )
 from wxcli.content import load_columns, read_article
 from wxcli.errors import ContentError, WxError
@@ -58,20 +58,27 @@ def _editor_command() -> list[str]:
 
 
 def run_editor(path: Path) -> None:
+    """Run $VISUAL/$EDITOR on ``path``; an editor that fails (``EDITOR=false``, :cq in vim) saves nothing."""
+    command = _editor_command()
     try:
-        subprocess.run([*_editor_command(), str(path)], check=False)
+        finished = subprocess.run([*command, str(path)], check=False)
     except FileNotFoundError as exc:
         raise WxError(f"无法启动编辑器 {exc.filename!r}，请设置 EDITOR 环境变量") from None
+    if finished.returncode != 0:
+        raise WxError(f"编辑器 {shlex.join(command)} 以退出码 {finished.returncode} 结束，未保存任何改动")
 
 
-def edit_until_valid(project, path: Path) -> bool:
+def edit_until_valid(project, path: Path, check=None, parse: edits.Parse = edits.parse_article) -> bool:
     """Edit a copy of ``path``; save it only when it validates. Returns whether it saved.
 
     An invalid result is never thrown away: the editor opens again on the same
     text, and if the editor declines, the text stays in a kept draft file. A file
     changed on disk while the editor was open is never overwritten (see
     :mod:`wxcli.edits`): the two changes are merged, or both kept.
+    ``check(text)`` lists the problems (errors block, warnings are shown after saving)
+    and ``parse`` is what saving validates: an article's by default.
     """
+    check = check or (lambda text: cms.check_article_text(project, path, text))
     shown = project.relative(path)
     original = read_text(path, shown)
     fd, draft_name = tempfile.mkstemp(prefix=f"{path.stem}.", suffix=".md")
@@ -86,21 +93,23 @@ def edit_until_valid(project, path: Path) -> bool:
             console.print("没有改动。")
             return False
         if text is not None:
-            problems = cms.check_article_text(project, path, text) + edits.marker_problems(text, shown)
-        if not problems:
-            outcome = edits.save_edit(project, path, original, text)
+            problems = check(text) + edits.marker_problems(text, shown)
+        if not any(p.is_error for p in problems):
+            outcome = edits.save_edit(project, path, original, text, parse=parse)
             if outcome.saved:
                 draft.unlink()
+                for problem in problems:
+                    err_console.print(str(problem), markup=False)
                 console.print(f"已保存 {shown}")
                 return True
-            base = _after_conflict(project, path, draft, outcome)
+            base = _after_conflict(project, path, draft, outcome, parse)
             if base is None:
                 return True
             original = base
             continue
         for problem in problems:
             err_console.print(str(problem), markup=False)
-        if not (is_interactive() and typer.confirm("文件有错误，重新编辑？", default=True)):
+        if not (is_interactive() and ask_yes_no("文件有错误，重新编辑？", default=True)):
             err_console.print(f"未保存到 {shown}；你的修改保留在 {draft}")
             raise typer.Exit(1)
 
@@ -115,7 +124,7 @@ def _read_draft(draft: Path, shown: str) -> tuple[str | None, list]:
         return None, exc.problems
 
 
-def _after_conflict(project, path: Path, draft: Path, outcome: edits.EditOutcome) -> str | None:
+def _after_conflict(project, path: Path, draft: Path, outcome: edits.EditOutcome, parse: edits.Parse) -> str | None:
     """The file changed while it was being edited: merge, or keep both. Never overwrites.
 
     Saves a clean merge the user accepts (returns None); puts a merge with
@@ -132,8 +141,8 @@ def _after_conflict(project, path: Path, draft: Path, outcome: edits.EditOutcome
         err_console.print(keep_both, soft_wrap=True)
         raise typer.Exit(1)
     if outcome.clean:
-        if typer.confirm("两边改的是不同的地方，可以自动合并。合并并保存？（否：两份都保留）", default=True):
-            merged = edits.save_edit(project, path, outcome.current, outcome.merged)
+        if ask_yes_no("两边改的是不同的地方，可以自动合并。合并并保存？（否：两份都保留）", default=True):
+            merged = edits.save_edit(project, path, outcome.current, outcome.merged, parse=parse)
             if merged.saved:
                 draft.unlink()
                 console.print(f"已合并并保存 {shown}")
@@ -141,7 +150,7 @@ def _after_conflict(project, path: Path, draft: Path, outcome: edits.EditOutcome
             err_console.print(f"{shown} 又被改动了。", soft_wrap=True)
         err_console.print(keep_both, soft_wrap=True)
         raise typer.Exit(1)
-    if typer.confirm("两边改了同一处。打开合并结果（带冲突标记）继续编辑？（否：两份都保留）", default=True):
+    if ask_yes_no("两边改了同一处。打开合并结果（带冲突标记）继续编辑？（否：两份都保留）", default=True):
         draft.write_text(outcome.merged, encoding="utf-8")
         return outcome.current
     err_console.print(keep_both, soft_wrap=True)
@@ -158,12 +167,12 @@ def article_new(
     column: str = typer.Option(..., "--column", "-c", help="所属栏目 slug"),
     slug: Optional[str] = typer.Option(None, help="指定 slug（默认取标题拼音）"),
     date: Optional[str] = typer.Option(None, help="发布时间，如 2026-11-20 09:30（默认现在）"),
-    draft: bool = typer.Option(False, "--draft", help="存为草稿"),
+    draft: bool = typer.Option(True, "--draft/--publish", help="默认存为草稿；--publish 直接发布"),
     tag: list[str] = typer.Option([], "--tag", "-t", help="标签，可重复"),
     author: str = typer.Option("", help="作者"),
     edit: bool = typer.Option(False, "--edit", "-e", help="创建后用 $EDITOR 打开"),
 ) -> None:
-    """新建文章，打印文件路径。"""
+    """新建文章（默认是草稿，写好后用 wx article publish 发布），打印文件路径。"""
     project = project_here()
     path = cms.create_article(
         project, title, column, slug=slug, date=option_date(project, date), draft=draft, tags=tuple(tag), author=author
@@ -171,6 +180,8 @@ def article_new(
     console.print(project.relative(path))
     if edit:
         edit_until_valid(project, path)
+    elif not draft:
+        err_console.print("提示：正文还是占位文字，写好正文之前 wx build 和 wx check 会报错。", soft_wrap=True)
 
 
 @article_app.command("list")
@@ -187,6 +198,8 @@ def article_list(
 ) -> None:
     """列出与搜索文章：标题模糊搜索、发布时间范围、栏目、标签。"""
     project = project_here()
+    if column:
+        cms.require_column(project, column)
     query = Query(
         title=title, column=column, tag=tag, drafts=drafts,
         since=option_date(project, since), until=option_date(project, until, end_of_day=True),
@@ -202,13 +215,14 @@ def article_list(
     if not found:
         console.print("没有符合条件的文章。")
         return
-    table = Table("发布时间", "栏目", "标题", "slug", "状态", header_style="bold")
     tz = project.timezone
-    for entry in found:
-        state = "草稿" if entry.draft else ("置顶" if entry.pinned else "")
-        table.add_row(entry.date.astimezone(tz).strftime("%Y-%m-%d %H:%M"), entry.column, entry.title, entry.slug, state)
-    console.print(table)
-    console.print(f"共 {len(found)} 篇")
+    rows = [
+        [dates.shown(entry.date, tz), entry.column, entry.slug, entry.title,
+         "草稿" if entry.draft else ("置顶" if entry.pinned else "")]
+        for entry in found
+    ]
+    print_records(["发布时间", "栏目", "slug", "标题", "状态"], rows, whole=(0, 1, 2))
+    err_console.print(f"共 {len(found)} 篇")
 
 
 @article_app.command("show")
@@ -225,7 +239,7 @@ def article_show(ref: str = typer.Argument(..., help="slug、栏目/slug 或文�
     console.print(f"[bold]{article.title}[/bold]")
     tz = project.timezone
     rows = [
-        ("发布时间", article.date.astimezone(tz).strftime("%Y-%m-%d %H:%M")),
+        ("发布时间", dates.shown(article.date, tz)),
         ("栏目", article.column), ("slug", article.slug), ("作者", article.author),
         ("标签", "、".join(article.tags)), ("关键词", "、".join(article.keywords)),
         ("状态", "草稿" if article.draft else ("置顶" if article.pinned else "已发布")),
@@ -317,8 +331,11 @@ def article_delete(refs: list[str] = typer.Argument(..., help="一篇或多篇�
         console.print("已取消。")
         raise typer.Exit(1)
     for path, kept in zip(paths, cms.delete_files(project, paths, titles)):
-        where = f"（未提交的改动已放入回收站：wx article restore {kept.id}）" if kept else "（可用 git 恢复）"
-        console.print(f"已删除 {project.relative(path)} {where}")
+        if kept:
+            console.print(f"已删除 {project.relative(path)}（未提交的改动已放入回收站），恢复用：", soft_wrap=True)
+            console.print(f"  wx article restore {kept.id}", markup=False, soft_wrap=True, highlight=False)
+        else:
+            console.print(f"已删除 {project.relative(path)}（可用 git 恢复）", soft_wrap=True)
 
 
 @article_app.command("restore")
@@ -331,10 +348,8 @@ def article_restore(ref: Optional[str] = typer.Argument(None, help="回收站条
         if not entries:
             console.print("回收站是空的。")
             return
-        table = Table("条目", "原位置", "标题", "删除时间", header_style="bold")
-        for item in entries:
-            table.add_row(item.id, item.original, item.title, item.deleted_at[:19].replace("T", " "))
-        console.print(table)
+        rows = [[item.id, item.original, dates.shown(item.deleted_at, project.timezone), item.title] for item in entries]
+        print_records(["条目", "原位置", "删除时间", "标题"], rows, whole=(0, 1, 2))
         return
     target = trash.restore(project, trash.find(project, ref))
     console.print(f"已恢复 {project.relative(target)}")
@@ -367,10 +382,8 @@ def column_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON"
     if as_json:
         print_json(rows)
         return
-    table = Table("排序", "slug", "栏目", "文章数", header_style="bold")
-    for row in rows:
-        table.add_row(str(row["order"]), row["slug"], row["title"], str(row["articles"]))
-    console.print(table)
+    print_records(["排序", "slug", "文章数", "栏目"],
+                  [[str(r["order"]), r["slug"], str(r["articles"]), r["title"]] for r in rows], whole=(0, 1, 2))
 
 
 @column_app.command("edit")
@@ -378,7 +391,9 @@ def column_list(as_json: bool = typer.Option(False, "--json", help="输出 JSON"
 def column_edit(slug: str = typer.Argument(..., help="栏目 slug")) -> None:
     """用 $EDITOR 编辑栏目名称、排序和简介。"""
     project = project_here()
-    run_editor(cms.require_column(project, slug).path)
+    path = cms.require_column(project, slug).path
+    edit_until_valid(project, path, check=lambda text: cms.check_column_text(project, path, text),
+                     parse=content.column_from_text)
 
 
 @column_app.command("rename")

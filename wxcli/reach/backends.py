@@ -7,7 +7,8 @@ runs it: ``execute`` (rows to iterate, ``fetchone``, ``fetchall``),
 
 - :class:`SqliteDb` — var/state.db, next to the bot's tables (one machine);
 - :class:`PostgresDb` — the shared PostgreSQL of several nodes
-  (``WX_DATABASE_URL``), its schema from ``wx db migrate``; queries go through
+  (``WX_DATABASE_URL``), its schema from ``wx db migrate`` (step 2 of
+  :data:`wxcli.state.postgres.MIGRATIONS`); queries go through
   the report translation of :mod:`wxcli.state.postgres` (``?`` parameters, the
   ``user`` column).
 """
@@ -47,42 +48,6 @@ CREATE TABLE IF NOT EXISTS kf_sends (
 );
 CREATE INDEX IF NOT EXISTS kf_sends_user ON kf_sends(openid, time);
 """
-
-POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS followers (
-  openid TEXT PRIMARY KEY, subscribed INTEGER NOT NULL DEFAULT 1, subscribe_time BIGINT, subscribe_scene TEXT,
-  qr_scene_str TEXT, language TEXT, remark TEXT, unionid TEXT, tagids TEXT NOT NULL DEFAULT '[]',
-  synced DOUBLE PRECISION, changed DOUBLE PRECISION NOT NULL, lat DOUBLE PRECISION, lng DOUBLE PRECISION,
-  located DOUBLE PRECISION, branch TEXT, city TEXT, district TEXT
-);
-CREATE TABLE IF NOT EXISTS follower_tags (
-  id BIGINT PRIMARY KEY, name TEXT NOT NULL, count BIGINT NOT NULL DEFAULT 0, synced DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pushes (
-  id BIGSERIAL PRIMARY KEY, created DOUBLE PRECISION NOT NULL, who TEXT NOT NULL, kind TEXT NOT NULL,
-  title TEXT NOT NULL, what TEXT NOT NULL, audience TEXT NOT NULL, audience_size BIGINT, media_id TEXT,
-  content_key TEXT NOT NULL, status TEXT NOT NULL, error TEXT
-);
-CREATE TABLE IF NOT EXISTS push_sends (
-  id BIGSERIAL PRIMARY KEY, push_id BIGINT NOT NULL REFERENCES pushes(id), batch INTEGER NOT NULL,
-  clientmsgid TEXT NOT NULL UNIQUE, size BIGINT, msg_id BIGINT, msg_data_id BIGINT, status TEXT NOT NULL,
-  sent_at DOUBLE PRECISION, finished DOUBLE PRECISION, total BIGINT, filtered BIGINT, sent BIGINT, errors BIGINT
-);
-CREATE INDEX IF NOT EXISTS push_sends_msg ON push_sends (msg_id);
-CREATE TABLE IF NOT EXISTS media_cache (
-  digest TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
-  PRIMARY KEY (digest, kind)
-);
-CREATE TABLE IF NOT EXISTS kf_sends (
-  id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, openid TEXT NOT NULL, kind TEXT NOT NULL, summary TEXT
-);
-CREATE INDEX IF NOT EXISTS kf_sends_user ON kf_sends (openid, time);
-CREATE INDEX IF NOT EXISTS messages_user_time ON messages ("user", time);
-CREATE INDEX IF NOT EXISTS leads_user ON leads ("user");
-"""
-"""The reach tables in PostgreSQL: a step of ``wx db migrate`` (after the log's), so the
-message log and leads they are read with are there already. ``messages_user_time``
-serves the 48-hour window and ``wx users show``."""
 
 REACH_TABLES = ("followers", "follower_tags", "pushes", "push_sends", "media_cache", "kf_sends")
 """In the order a copy must write them (push_sends refers to pushes)."""

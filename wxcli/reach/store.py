@@ -9,13 +9,13 @@ and the 48-hour window read, are the callback's tables in the same database.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli.reach.backends import PostgresDb, SqliteDb
+from wxcli.state import shared_urls
 
 FOLLOWER_COLUMNS = ("openid", "subscribed", "subscribe_time", "subscribe_scene", "qr_scene_str", "language",
                     "remark", "unionid", "tagids", "synced", "changed", "lat", "lng", "located", "branch", "city",
@@ -330,15 +330,15 @@ class ReachStore:
 
 
 def open_store(state_path: Path, environ: dict | None = None) -> ReachStore:
-    """The reach tables where the project keeps its state: the shared PostgreSQL when
-    ``WX_DATABASE_URL`` is set, else ``state_path`` (var/state.db)."""
+    """The reach tables where the project keeps its state: the shared PostgreSQL when the
+    project runs on shared state (``WX_REDIS_URL`` and ``WX_DATABASE_URL``, as the callback
+    and ``wx stats`` decide), else ``state_path`` (var/state.db)."""
     from wxcli.errors import WxError
 
-    environ = os.environ if environ is None else environ
-    url = environ.get("WX_DATABASE_URL", "")
-    if url:
+    urls = shared_urls(environ)
+    if urls is not None:
         try:
-            return ReachStore(PostgresDb(url))
+            return ReachStore(PostgresDb(urls[1]))
         except Exception as exc:  # psycopg's errors: one line for the user
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise WxError(f"无法连接 PostgreSQL（WX_DATABASE_URL）：{first}") from None

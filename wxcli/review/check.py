@@ -15,7 +15,8 @@ from __future__ import annotations
 from wxcli.bot import compiler
 from wxcli.bot import flows as flow_engine
 from wxcli.bot.text import Synonyms, strip_edges
-from wxcli.content import Content, load_content
+from wxcli import content as content_files
+from wxcli.content import Content, load_content, placeholder_problems
 from wxcli.errors import Problem
 from wxcli.project import Project
 from wxcli.reach.menu import check_project_menu
@@ -44,6 +45,8 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
     net = build_net(sources.flow_files)
     found = [
         *content.problems,
+        *(p for a in content.articles for p in placeholder_problems(a, project.relative(a.path))),
+        *unknown_keys(project, content),
         *markdown_problems(project, content),
         *ctx.problems,
         *answer_link_problems(project, sources, ctx),
@@ -71,6 +74,21 @@ def dedupe(problems) -> list[Problem]:
         if key not in kept or (problem.is_error and not kept[key].is_error):
             kept[key] = problem
     return list(kept.values())
+
+
+# ---------------------------------------------------------------- front matter
+
+
+def unknown_keys(project: Project, content: Content) -> list[Problem]:
+    """Typos in front matter keys (``drat: true`` silently publishes): warnings, errors under --strict."""
+    found = []
+    for article in content.articles:
+        found += content_files.unknown_key_problems(
+            article.meta, article.key_lines, content_files.ARTICLE_FIELDS, project.relative(article.path))
+    for column in content.columns.values():
+        found += content_files.unknown_key_problems(
+            column.meta, column.key_lines, content_files.COLUMN_FIELDS, project.relative(column.path))
+    return found
 
 
 # ---------------------------------------------------------------- Markdown

@@ -8,12 +8,12 @@ and is written atomically like everything else under ``build/``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from wxcli import stamps
+from wxcli import dates, stamps
 from wxcli.bot import compiler
 from wxcli.content import Content, load_content
 from wxcli.errors import Problem, WxError
@@ -191,7 +191,7 @@ def render_page(project: Project, problems: list[Problem], *, use_svg: bool | No
     svg = graph.graphviz_available() if use_svg is None else use_svg
     title = project.site.get("title") or project.root.name
     errors = sum(1 for p in problems if p.is_error)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
+    stamp = dates.shown(datetime.now(timezone.utc), project.timezone)
     summary = (f"{len(net.flows)} 个流程 · {len(sources.answers)} 条应答 · "
                f"{errors} 个错误 · {len(problems) - errors} 个警告 · 生成于 {stamp}")
     return (

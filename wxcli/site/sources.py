@@ -23,7 +23,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from wxcli import __version__
-from wxcli.content import MEDIA_FOLDER, Article, article_from_text
+from wxcli.content import MEDIA_FOLDER, Article, article_from_text, placeholder_problems
 from wxcli.errors import ContentError, Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
@@ -34,7 +34,7 @@ from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Row, encode
 PARALLEL_FILES = 200  # fewer changed files than this are parsed in-process
 RACY_FINE_NS = 50_000_000
 RACY_COARSE_NS = 2_000_000_000
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 Sig = tuple[int, int, int]
 
@@ -69,6 +69,7 @@ class Entry(NamedTuple):
     draft: bool
     pinned: bool
     url: str
+    aliases: tuple[str, ...]  # old URL paths (without the site prefix) that redirect to ``url``
     body_line: int
     cover_line: int
     md_key: str
@@ -84,7 +85,7 @@ def make_entry(*, refs=(), **fields) -> Entry:
     date = fields["date"]
     card = digest_of(
         fields["title"], fields["url"], date.isoformat(), fields["summary"], fields["cover_url"], fields["pinned"],
-        fields["draft"], fields["column"],
+        fields["draft"], fields["column"], "\x1e".join(fields["aliases"]),
     )
     digest = digest_of(card, fields["author"], "\x1e".join(fields["tags"]), fields["md_key"])
     return Entry(
@@ -117,6 +118,7 @@ def entry_from_article(article: Article, source: str, rendered_key: str, refs, p
         draft=article.draft,
         pinned=article.pinned,
         url=f"{prefix}/{article.column}/{article.slug}/",
+        aliases=tuple(article.aliases),
         body_line=article.body_line,
         cover_line=article.key_lines.get("cover", 1),
         md_key=rendered_key,
@@ -330,7 +332,9 @@ def parse_file(context: ParseContext, relpath: str, sig: Sig, trust_before: int)
     except ContentError as exc:
         return Parsed(relpath, None, exc.problems)
     article, problems = article_from_text(text, path, context.project)
-    if article is None:
+    if article is not None:
+        problems = placeholder_problems(article, relpath)
+    if article is None or problems:
         return Parsed(relpath, None, problems)
     key = context.renderer.key(article.body, article.column)
     rendered = None
