@@ -290,12 +290,14 @@ def test_logout_ends_the_session(client, running):
 
 def test_questions_page_and_the_chat_endpoint(client, running):
     project, _server = running
-    from wxcli.state import LogWriter, MessageRow
+    from wxcli.state import Exchange, MessageRow, StateStore
 
-    writer = LogWriter(project.state_path)
+    writer, rows = StateStore(project.state_path), []
     for n in range(3):
-        writer.add(MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
-                              rule="default", reply_kind="text", unanswered=1))
+        rows.append(MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
+                               rule="default", reply_kind="text", unanswered=1))
+    writer.save(Exchange(rows=rows))
+    writer.move_log()
     writer.close()
     status, _h, body = client.get("/questions")
     assert status == 200 and "&lt;b&gt;外币兑换&lt;/b&gt;" in body and "<td>3</td>" in body

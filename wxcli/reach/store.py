@@ -168,14 +168,14 @@ class ReachStore:
 
     def set_tagids(self, openids: list[str], tag_id: int, *, add: bool, now: float) -> None:
         """Mirror a batchtagging/batchuntagging call locally."""
+        if not openids:
+            return
+        marks = ", ".join("?" * len(openids))
         with self.db.transaction():
-            for openid in openids:
-                row = self.db.execute("SELECT tagids FROM followers WHERE openid = ?", (openid,)).fetchone()
-                if row is None:
-                    continue
-                tags = [t for t in json.loads(row[0]) if t != tag_id] + ([tag_id] if add else [])
-                self.db.execute("UPDATE followers SET tagids = ?, changed = ? WHERE openid = ?",
-                                (json.dumps(sorted(tags)), now, openid))
+            known = self.db.execute(f"SELECT openid, tagids FROM followers WHERE openid IN ({marks})", openids)
+            updates = [(json.dumps(sorted([t for t in json.loads(tags) if t != tag_id] + ([tag_id] if add else []))),
+                        now, openid) for openid, tags in known]
+            self.db.executemany("UPDATE followers SET tagids = ?, changed = ? WHERE openid = ?", updates)
 
     def followers(self, *, subscribed_only: bool = True) -> list[Follower]:
         where = " WHERE subscribed = 1" if subscribed_only else ""
