@@ -63,6 +63,25 @@ def test_session_round_trip_and_delete(path):
     assert store.load_session("u") is None
 
 
+def test_a_state_db_from_before_the_unanswered_streak_is_upgraded(path):
+    path.parent.mkdir(parents=True)
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE sessions (user TEXT PRIMARY KEY, flow TEXT, node TEXT, entry TEXT,"
+                " vars TEXT NOT NULL DEFAULT '{}', history TEXT NOT NULL DEFAULT '[]', misses INTEGER NOT NULL"
+                " DEFAULT 0, menu TEXT NOT NULL DEFAULT '[]', started REAL NOT NULL, updated REAL NOT NULL)"
+                " WITHOUT ROWID")
+    old.execute("INSERT INTO sessions VALUES ('u', 'card', 'choose', 'card', '{}', '[]', 0, '[]', 1.0, 2.0)")
+    old.commit()
+    old.close()
+    store, again = StateStore(path), StateStore(path)  # a second opener finds it upgraded
+    assert store.load_session("u") == Session(user="u", flow="card", node="choose", entry="card",
+                                              started=1.0, updated=2.0)
+    streak = Session(user="v", started=3.0, updated=3.0, unanswered=[3.0, 4.0])
+    assert not streak.empty
+    again.save(Exchange(user="v", session=streak, session_changed=True))
+    assert store.load_session("v") == streak
+
+
 def test_an_empty_session_is_deleted(path):
     store = StateStore(path)
     store.save(Exchange(user="u", session=Session(user="u", flow="f", node="n", started=1, updated=1), session_changed=True))

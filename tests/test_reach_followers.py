@@ -13,7 +13,7 @@ from test_bot_support import LiveServer, message_xml
 from wxcli.bot import compile_project
 from wxcli.project import load_project
 from wxcli.reach.segments import region_of_address
-from wxcli.reach.store import ReachStore
+from wxcli.reach.store import open_store
 
 HUANGLONG = (30.2741, 120.1418)  # 示例银行杭州黄龙支行, 西湖区
 BINJIANG = (30.2086, 120.2103)  # 示例银行杭州滨江支行, 滨江区
@@ -43,7 +43,7 @@ def test_sync_pages_user_get_and_batchget_then_only_what_changed(root, server):
     assert len(calls(fake, "cgi-bin/user/info/batchget")) == 1
     listed = json.loads(run_wx(root, env, "users", "list", "--json").stdout)
     assert len(listed) == 25_005
-    with ReachStore(root / "var" / "state.db") as store:
+    with open_store(root / "var" / "state.db", {}) as store:
         assert store.follower("o0000000").subscribed == 0
         assert store.follower("o0030009").subscribe_time == 1_700_030_009
 
@@ -71,7 +71,7 @@ def test_callback_keeps_followers_and_regions_current(root, server):
                               Label="滨江"))
     finally:
         live.close()
-    with ReachStore(project.state_path) as store:
+    with open_store(project.state_path, {}) as store:
         one, two, three = store.follower("new-fan-1"), store.follower("new-fan-2"), store.follower("walker-3")
     assert one.subscribed == 1 and two.subscribed == 0
     assert (one.city, one.district, one.branch) == ("杭州市", "西湖区", "示例银行杭州黄龙支行")
@@ -86,7 +86,7 @@ def test_callback_keeps_followers_and_regions_current(root, server):
 
 
 def _located(root, openids, point, now=None):
-    with ReachStore(root / "var" / "state.db") as store:
+    with open_store(root / "var" / "state.db", {}) as store:
         for openid in openids:
             store.set_location(openid, point[0], point[1], now or time.time(), "示例银行杭州黄龙支行", "杭州市", "西湖区")
 
@@ -125,14 +125,13 @@ def test_segments_by_lead_booked_branch_and_activity(root, server):
     env = wx_env(fake, server.url)
     run_wx(root, env, "users", "sync")
     now = time.time()
-    with ReachStore(root / "var" / "state.db") as store:
-        store.conn.execute("INSERT INTO leads (time, flow, user, data) VALUES (?,?,?,?)",
-                           (now, "branch-booking", "o0000001", json.dumps({"branch": "高新", "phone": "13800000000"})))
-        store.conn.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
-                           (now - 3600, "o0000002", "text", "你好"))
-        store.conn.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
-                           (now - 72 * 3600, "o0000003", "text", "早就问过"))
-        store.conn.commit()
+    with open_store(root / "var" / "state.db", {}) as store, store.db.transaction():
+        store.db.execute("INSERT INTO leads (time, flow, user, data) VALUES (?,?,?,?)",
+                         (now, "branch-booking", "o0000001", json.dumps({"branch": "高新", "phone": "13800000000"})))
+        store.db.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
+                         (now - 3600, "o0000002", "text", "你好"))
+        store.db.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
+                         (now - 72 * 3600, "o0000003", "text", "早就问过"))
     def listed(*args):
         return [r["openid"] for r in json.loads(run_wx(root, env, "users", "list", *args, "--json").stdout)]
     assert listed("--lead", "branch-booking") == ["o0000001"]

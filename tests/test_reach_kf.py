@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from lxml import html as lxml_html
 
 from reach_support import root, run_wx, server, wx_env  # noqa: F401 - fixtures
 from test_bot_support import LiveServer, message_xml
@@ -14,7 +15,7 @@ from wxcli import wechat
 from wxcli.bot import compile_project
 from wxcli.errors import ContentError
 from wxcli.project import load_project
-from wxcli.reach.store import ReachStore
+from wxcli.reach.store import open_store
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +24,9 @@ def three_followers(server):
 
 
 def logged(root, user: str, ago: float, text: str = "你好") -> None:
-    with ReachStore(root / "var" / "state.db") as store:
-        store.conn.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
-                           (time.time() - ago, user, "text", text))
-        store.conn.commit()
+    with open_store(root / "var" / "state.db", {}) as store, store.db.transaction():
+        store.db.execute("INSERT INTO messages (time, user, msg_type, text) VALUES (?,?,?,?)",
+                         (time.time() - ago, user, "text", text))
 
 
 def custom_sends(fake) -> list:
@@ -103,6 +103,24 @@ def test_handover_words_and_repeated_unanswered_messages(root, server):
     stats = json.loads(run_wx(root, {}, "stats", "--json").stdout)
     assert stats["reach"]["handovers"] == 4
     assert "转人工客服：4 次" in run_wx(root, {}, "stats").stdout
+    assert run_wx(root, {}, "stats", "--html", "report.html").returncode == 0
+    section = lxml_html.document_fromstring((root / "report.html").read_text(encoding="utf-8")).get_element_by_id("reach")
+    cards = {card.find("span").text: card.find("b").text for card in section.find_class("card")}
+    assert cards["转人工客服（次）"] == "4" and cards["关注者（按上次 wx users sync）"] == "—"
+    assert "所选时间范围内没有群发" in section.text_content()
+
+
+def test_wx_ask_and_wx_chat_hand_over_like_the_server(root):
+    """The streak lives in the session the engine reads, so every caller behaves the same."""
+    compile_project(load_project(root, environ={}))
+    lost = ("今天晚饭吃什么", "火星上有网点吗", "你们的吉祥物叫什么")
+    asked = [run_wx(root, {}, "ask", "-u", "u-ask", "--json", text) for text in lost]
+    rules = [json.loads(a.stdout)["rule"] for a in asked]
+    assert rules == ["default", "default", "handover"], [a.stderr for a in asked]
+    chat = run_wx(root, {}, "chat", "-u", "u-chat", input="\n".join(lost) + "\n")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.count("【转人工客服】") == 1
+    assert chat.stdout.rindex("【转人工客服】") > chat.stdout.rindex("答不上来")
 
 
 def test_handover_is_configurable(root):

@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from lxml import html as lxml_html
 
 from reach_support import run_wx, sample_project, server, wx_env  # noqa: F401 - a fixture
 from test_bot_support import LiveServer
@@ -148,6 +149,15 @@ def test_masssendjobfinish_fills_the_delivery_report(root, server, env):
     stats = json.loads(run_wx(root, env, "stats", "--json").stdout)["reach"]
     assert stats["pushes"][0]["sent"] == 2 and stats["followers"] == 30
     assert "群发 #1" in run_wx(root, env, "stats").stdout
+    assert run_wx(root, env, "push", "--text", "第二条通知", "--all", "--yes").returncode == 0
+    assert run_wx(root, env, "stats", "--html", "report.html").returncode == 0
+    section = lxml_html.document_fromstring((root / "report.html").read_text(encoding="utf-8")).get_element_by_id("reach")
+    cards = [(card.find("b").text, card.find("span").text) for card in section.find_class("card")]
+    assert cards[:2] == [("30", "关注者（按上次 wx users sync）"), ("0", "转人工客服（次）")]
+    rows = [[td.text_content().strip() for td in tr.findall("td")] for tr in section.find_class("push")]
+    assert rows[1][0] == "1" and rows[1][2:] == ["您的专属理财经理已上线", "文字", "标签 手机银行用户", "3", "已送达",
+                                                "3", "3", "2", "1", "1（1）"]
+    assert rows[0][0] == "2" and rows[0][4:] == ["全部关注者", "30", "已提交", "送达报告未到", "1（0）"]
 
 
 def test_image_push_uploads_a_permanent_image(root, server, env):

@@ -409,7 +409,7 @@ def test_wx_db_migrate_migrate_state_and_stats_as_a_bank_runs_them(tmp_path, sha
                "WX_REDIS_PREFIX": f"{shared.prefix}cli:"}
         project = make_bot_project(tmp_path)
         first, again = wx(project, env, "db", "migrate"), wx(project, env, "db", "migrate")
-        assert first.returncode == 0 and "已升级到第 1 版" in first.stdout
+        assert first.returncode == 0 and "已升级到第 2 版" in first.stdout
         assert again.returncode == 0 and "已是最新" in again.stdout
         node = Node(project, {})  # one machine on var/state.db first
         try:
@@ -424,9 +424,8 @@ def test_wx_db_migrate_migrate_state_and_stats_as_a_bank_runs_them(tmp_path, sha
         assert "已经导入过" in wx(project, env, "migrate-state").stderr
         shared_report = json.loads(wx(project, env, "stats", "--json").stdout)
         assert shared_report["database"].startswith("PostgreSQL")
-        # "reach" (pushes, hand-overs) is read from var/state.db only until the reach store has a PostgreSQL side.
-        assert {k: v for k, v in shared_report.items() if k not in ("database", "reach")} == \
-            {k: v for k, v in local.items() if k not in ("database", "reach")}
+        assert {k: v for k, v in shared_report.items() if k != "database"} == \
+            {k: v for k, v in local.items() if k != "database"}
         exported = wx(project, env, "leads", "export", "card")
         assert exported.returncode == 0 and exported.stdout.count("13800000000") == 2
         unreachable = wx(project, {**env, "WX_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, "stats")

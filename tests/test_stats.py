@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from wxcli import state
 from wxcli.cli import app
 from wxcli.errors import WxError
+from wxcli.reach import report as reach_report
 from wxcli.state import MESSAGE_COLUMNS
 from wxcli.stats.normalise import normalise
 from wxcli.stats.query import TimeRange, compute, empty_stats, time_range
@@ -499,6 +500,18 @@ def test_html_report_escapes_user_text(conn):
                           "fallback", None, None, 1, 5)], follows=[], flow_events=[], leads=[])
     page = render_html(compute(conn, TZ))
     assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_html_report_has_the_reach_section_only_when_given(stats):
+    assert lxml_html.document_fromstring(render_html(stats)).find('.//section[@id="reach"]') is None
+    reach = reach_report.for_display({"followers": 12, "handovers": 3, "pushes": [{
+        "id": 7, "created": 1764554400.0, "title": "<b>理财</b>通知", "kind": "articles", "status": "finished",
+        "audience": {"mode": "tag", "tag": "手机银行用户"}, "audience_size": 12, "batches": 1,
+        "finished_batches": 1, "total": 12, "filtered": 11, "sent": 10, "errors": 1}]}, TZ)
+    section = lxml_html.document_fromstring(render_html(stats, reach=reach)).get_element_by_id("reach")
+    (row,) = section.find_class("push")
+    assert [td.text_content().strip() for td in row.findall("td")] == [
+        "7", "12-01 10:00", "<b>理财</b>通知", "图文", "标签 手机银行用户", "12", "已送达", "12", "11", "10", "1", "1（1）"]
 
 
 def test_html_report_of_an_empty_log():

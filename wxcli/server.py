@@ -47,8 +47,6 @@ from wxcli.bot.db import BotLoader
 from wxcli.bot.settings import ServerSettings, server_settings
 from wxcli.project import Project
 from wxcli.reach import events as reach_events
-from wxcli.reach import handover
-from wxcli.reach.store import unanswered_streak
 from wxcli.state import Exchange, FlowEventRow, FollowRow, LogMover, MessageRow, open_store
 
 log = logging.getLogger("wxcli.server")
@@ -74,6 +72,7 @@ class _Worker:
         self.pid = os.getpid()
         self.state = open_store(project.state_path, claim_ttl=claim_ttl(settings))
         self.log = LogMover(self.state, housekeeping=self._expire)
+        self.reach = reach_events.Observer(project.state_path)
         self._settings = settings
         atexit.register(self._at_exit)
 
@@ -90,6 +89,7 @@ class _Worker:
 
     def close(self) -> None:
         self.log.close()
+        self.reach.close()
         self.state.close()
 
 
@@ -220,8 +220,6 @@ class WechatService:
                 return seen.reply or SUCCESS
             now = self.clock()
             outcome = engine.answer(bot, seen.session, msg, now)
-            if outcome.unanswered:
-                outcome = handover.escalate(outcome, bot.settings, lambda since: self._unanswered(state, msg, since), now)
             xml = replies.to_xml(outcome.reply, msg, int(now)) or SUCCESS
             exchange = Exchange(
                 user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
@@ -230,16 +228,9 @@ class WechatService:
             )
             seen = state.commit(exchange, seen)
             if seen is None:
-                reach_events.observe_at(self.project.state_path, bot.branches, msg, now)
+                self.worker().reach(bot.branches, msg, now)
                 return xml
         raise RuntimeError(f"用户 {msg.from_user} 的会话一直在被其他请求修改")
-
-    @staticmethod
-    def _unanswered(state, msg: wechat.Message, since: float) -> int:
-        if not hasattr(state, "connection"):  # the shared store keeps no local log to count from
-            return 0
-        with state.connection() as conn:
-            return unanswered_streak(conn, msg.from_user, since, 50)
 
     # ------------------------------------------------------------ log
 

@@ -21,7 +21,9 @@ touches a database itself. The order of matching:
 3. **exact keyword**, 4. **regex/contains** (longest wins), 5. **smart retrieval**
    (threshold, menu) — see :mod:`wxcli.bot.matcher`.
 6. **default** — the ``on: default`` answer (or a built-in apology); logged as
-   unanswered.
+   unanswered. The ``[bot] handover_after``-th unanswered message in a row
+   (within ``handover_window``; the streak is kept in the session) is handed to
+   human agents instead.
 """
 
 from __future__ import annotations
@@ -202,7 +204,18 @@ def _menu_pick(bot: CompiledBot, session: Session, text: str) -> AnswerRef | Non
 
 
 def answer(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: float) -> Outcome:
-    """The reply to ``msg`` from user ``msg.from_user`` whose stored session is ``session``."""
+    """The reply to ``msg`` from user ``msg.from_user`` whose stored session is ``session``.
+
+    A message the user sends (not an event) also moves their unanswered streak, kept in
+    the session: the ``handover_after``-th unanswered one in a row is handed over."""
+    outcome = _match(bot, session, msg, now)
+    if msg.is_event:
+        return outcome
+    return handover.follow_streak(outcome, bot.settings, msg.from_user, now)
+
+
+def _match(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: float) -> Outcome:
+    """:func:`answer` before the unanswered streak."""
     outcome = Outcome(reply=replies.NONE, rule="none", session=session)
     text = msg.content if msg.msg_type in ("text", "voice") else ""
 

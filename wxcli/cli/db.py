@@ -31,7 +31,7 @@ def _first_line(exc: Exception) -> str:
 
 @db_app.command("migrate")
 def migrate_command() -> None:
-    """创建或升级 PostgreSQL 中的表（消息日志、关注、流程事件、线索）。可重复运行。"""
+    """创建或升级 PostgreSQL 中的表（消息日志、关注、流程事件、线索、关注者、标签、推送）。可重复运行。"""
     import os
 
     url = os.environ.get("WX_DATABASE_URL", "")
@@ -55,7 +55,7 @@ def migrate_command() -> None:
 def migrate_state_command(
     source: Optional[Path] = typer.Option(None, "--from", help="要导入的状态数据库（默认 var/state.db）", metavar="FILE"),
 ) -> None:
-    """把单机的 var/state.db（会话、消息日志、关注、流程事件、线索）导入 Redis 和 PostgreSQL。
+    """把单机的 var/state.db（会话、消息日志、关注、流程事件、线索、关注者、标签、推送、客服消息）导入 Redis 和 PostgreSQL。
 
     先停掉单机服务器再运行；同一份数据导入第二次会被拒绝。
     """
@@ -75,4 +75,6 @@ def migrate_state_command(
     except Exception as exc:  # a server that cannot be reached
         raise _fail(f"导入失败，什么也没有写入 PostgreSQL：{_first_line(exc)}") from None
     typer.echo(f"已导入：{copied.sessions} 个会话、{copied.messages} 条消息、{copied.follows} 条关注记录、"
-               f"{copied.flow_events} 条流程事件、{copied.leads} 条线索")
+               f"{copied.flow_events} 条流程事件、{copied.leads} 条线索、{copied.followers} 位关注者、"
+               f"{copied.follower_tags} 个标签、{copied.pushes} 次推送（{copied.push_sends} 批）、"
+               f"{copied.kf_sends} 条客服消息")

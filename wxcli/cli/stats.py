@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -80,12 +79,11 @@ def stats_command(
         else:
             with conn:
                 stats = compute(conn, tz, span, top=top)
-                if isinstance(conn, sqlite3.Connection):  # the reach tables live in var/state.db only, for now
-                    reach = reach_report.summary(conn, span.since, span.until)
+                reach = reach_report.summary(conn, span.since, span.until)
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
-    demo = demo or (db is not None and db.name == DEMO_NAME)  # --db var/stats-demo.db is demo data too
+    demo = demo or (db is not None and db.name == DEMO_NAME)
     _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, demo=demo, reach=reach)
 
 
@@ -119,7 +117,8 @@ def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_js
         from wxcli.stats.report_html import write_html
 
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
-        written = write_html(html, stats, title=title, source=source, generated=generated, demo=demo)
+        written = write_html(html, stats, title=title, source=source, generated=generated, demo=demo,
+                             reach=reach and reach_report.for_display(reach, project.timezone))
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
     if as_json:
         typer.echo(json.dumps({"database": source, "demo": demo, **stats.as_dict(), "reach": reach},

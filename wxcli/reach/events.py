@@ -9,7 +9,7 @@ from pathlib import Path
 from wxcli import wechat
 from wxcli.bot.branches import Branch
 from wxcli.reach.segments import nearest_region
-from wxcli.reach.store import ReachStore
+from wxcli.reach.store import ReachStore, open_store
 
 log = logging.getLogger("wxcli.reach")
 EVENTS = frozenset({"subscribe", "unsubscribe", "location", "masssendjobfinish"})
@@ -43,12 +43,41 @@ def observe(store: ReachStore, branches: list[Branch], msg: wechat.Message, now:
 
 
 def observe_at(state_path: Path, branches: list[Branch], msg: wechat.Message, now: float) -> None:
-    """:func:`observe` on the state database at ``state_path``; a failure is logged, never
-    allowed to cost the user their reply."""
-    if not relevant(msg):
-        return
+    """:func:`observe` on the reach store of ``state_path`` (opened for this one message:
+    ``wx ask``, ``wx chat``, ``wx test``); a failure is logged, never allowed to cost the
+    user their reply."""
+    observer = Observer(state_path)
     try:
-        with ReachStore(state_path) as store:
-            observe(store, branches, msg, now)
-    except Exception:
-        log.exception("更新关注者记录失败：user=%s event=%s", msg.from_user, msg.event)
+        observer(branches, msg, now)
+    finally:
+        observer.close()
+
+
+class Observer:
+    """:func:`observe` for one server worker: the reach store (var/state.db, or the shared
+    PostgreSQL) is opened at the first relevant event and kept; a failure is logged, the
+    store reopened next time, and the user's reply never waits on it."""
+
+    def __init__(self, state_path: Path, environ: dict | None = None):
+        self.state_path = Path(state_path)
+        self.environ = environ
+        self._store: ReachStore | None = None
+
+    def __call__(self, branches: list[Branch], msg: wechat.Message, now: float) -> None:
+        if not relevant(msg):
+            return
+        try:
+            if self._store is None:
+                self._store = open_store(self.state_path, self.environ)
+            observe(self._store, branches, msg, now)
+        except Exception:
+            log.exception("更新关注者记录失败：user=%s event=%s", msg.from_user, msg.event)
+            self.close()
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:
+                log.exception("关闭关注者记录失败")

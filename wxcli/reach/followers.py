@@ -11,6 +11,8 @@ from wxcli.reach.store import ReachStore
 
 USER_GET_PAGE = 10_000
 BATCHGET_SIZE = 100
+SAVE_EVERY = 1000
+"""Follower details written per transaction during a sync (an interrupted sync fetches the rest next time)."""
 TAGGING_SIZE = 50
 SYSTEM_TAG_IDS = frozenset({0, 1, 2})
 
@@ -61,11 +63,14 @@ def sync(api, store: ReachStore, *, full: bool = False, progress: Progress = _qu
     known = store.known_openids()
     todo = openids if full else [o for o in openids if o not in known or not known[o][0] or known[o][1] is None]
     new = sum(1 for o in openids if o not in known)
-    done = 0
+    done, fetched = 0, []
     for start in range(0, len(todo), BATCHGET_SIZE):
         chunk = todo[start:start + BATCHGET_SIZE]
-        store.save_details(api.user_info_batch(chunk), clock())
+        fetched += api.user_info_batch(chunk)
         done += len(chunk)
+        if len(fetched) >= SAVE_EVERY or done == len(todo):  # a commit per 1,000, not per call
+            store.save_details(fetched, clock())
+            fetched = []
         progress("details", done, len(todo))
     gone = [o for o, (subscribed, _) in known.items() if subscribed and o not in listed]
     store.mark_unsubscribed(gone, clock())

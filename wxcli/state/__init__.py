@@ -28,14 +28,14 @@ from wxcli.state.model import (
 from wxcli.state.mover import LogMover
 from wxcli.state.sqlite import (
     BOT_SCHEMA, REPORT_INDEX_SQL, REPORT_INDEXES, SCHEMA, ConnectionPool, StateStore, WriteLock, connect,
-    move_queued, settle,
+    ensure_bot_schema, move_queued, settle,
 )
 
 __all__ = [
     "BOT_SCHEMA", "BUCKET_SECONDS", "LOG_COLUMNS", "LOG_TABLES", "MESSAGE_COLUMNS", "REPORT_INDEXES",
     "REPORT_INDEX_SQL", "SCHEMA", "ConnectionPool", "Exchange", "FlowEventRow", "FollowRow", "LogMover",
-    "MessageRow", "Session", "Snapshot", "StateStore", "Store", "WriteLock", "connect", "move_queued",
-    "open_store", "settle", "shared_urls",
+    "MessageRow", "Session", "Snapshot", "StateStore", "Store", "WriteLock", "connect", "ensure_bot_schema",
+    "move_queued", "open_store", "settle", "shared_urls",
 ]
 
 

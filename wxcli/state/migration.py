@@ -1,8 +1,9 @@
 """``wx migrate-state``: move one machine's var/state.db into Redis and PostgreSQL.
 
 Sessions go to Redis (so conversations in progress continue on any node); the
-message log, follows, flow events and leads go to PostgreSQL in one
-transaction, with ``COPY``. An import is recorded in ``wx_imports`` under the
+message log, follows, flow events and leads — and the followers, tags, pushes
+with their delivery reports, customer-service sends and upload cache — go to
+PostgreSQL in one transaction, with ``COPY``. An import is recorded in ``wx_imports`` under the
 file's identity (path, size of each table, last rows), so running it twice
 refuses instead of doubling history. Claims are not copied: they only matter
 for a few minutes, and the old server must be stopped first anyway.
@@ -18,10 +19,15 @@ from pathlib import Path
 
 from wxcli.errors import WxError
 from wxcli.state.postgres import TABLE_COLUMNS, migrate
+from wxcli.state.model import SESSION_COLUMNS
 from wxcli.state.shared import SESSION_TTL
 from wxcli.state.sqlite import settle
 
 TABLES = ("messages", "follows", "flow_events", "leads")
+REACH_TABLES = ("followers", "follower_tags", "pushes", "push_sends", "media_cache", "kf_sends")
+"""The reach tables (followers, tags, pushes and their delivery reports, customer-service
+sends, the upload cache), copied when the file has them, in this order (push_sends refers
+to pushes), ids and all."""
 
 
 @dataclass
@@ -31,6 +37,30 @@ class Copied:
     follows: int = 0
     flow_events: int = 0
     leads: int = 0
+    followers: int = 0
+    follower_tags: int = 0
+    pushes: int = 0
+    push_sends: int = 0
+    media_cache: int = 0
+    kf_sends: int = 0
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    return tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def _order(conn: sqlite3.Connection, table: str) -> str:
+    columns = _columns(conn, table)
+    return "id" if "id" in columns else columns[0]
+
+
+def _copy(source: sqlite3.Connection, pg, table: str, columns: tuple[str, ...], order: str, copied: Copied) -> None:
+    """``table`` from the file into PostgreSQL with ``COPY``, counted in ``copied``."""
+    quoted = ", ".join('"user"' if c == "user" else c for c in columns)
+    with pg.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+        for row in source.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"):
+            copy.write_row(row)
+            setattr(copied, table, getattr(copied, table) + 1)
 
 
 def _identity(conn: sqlite3.Connection, path: Path) -> str:
@@ -63,21 +93,23 @@ def migrate_state(path: Path, redis_url: str, database_url: str, *, prefix: str 
                 if pg.execute("SELECT 1 FROM wx_imports WHERE source = %s", (identity,)).fetchone():
                     raise WxError(f"{path}: 这份数据已经导入过（{identity}），未重复导入")
                 for table in TABLES:
-                    columns = TABLE_COLUMNS[table]
-                    quoted = ", ".join('"user"' if c == "user" else c for c in columns)
-                    with pg.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-                        for row in source.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id"):
-                            copy.write_row(row)
-                            setattr(copied, table, getattr(copied, table) + 1)
+                    _copy(source, pg, table, TABLE_COLUMNS[table], "id", copied)
+                for table in REACH_TABLES:
+                    if table in tables:
+                        _copy(source, pg, table, _columns(source, table), _order(source, table), copied)
+                        if "id" in _columns(source, table) and table != "follower_tags":
+                            pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+                                       " HAVING max(id) IS NOT NULL")
                 pg.execute("INSERT INTO wx_imports (source, time) VALUES (%s, %s)", (identity, time.time()))
         with psycopg.connect(database_url, autocommit=True) as pg:  # statistics for the report's plans
-            for table in TABLES:
+            for table in TABLES + REACH_TABLES:
                 pg.execute(f"VACUUM ANALYZE {table}")
         if "sessions" in tables:
             client = redis.Redis.from_url(redis_url, decode_responses=True)
             pipe = client.pipeline(transaction=False)
-            for row in source.execute("SELECT user, flow, node, entry, vars, history, misses, menu, started, updated"
-                                      " FROM sessions"):
+            have = set(_columns(source, "sessions"))  # a state.db from before the unanswered streak lacks it
+            wanted = [c if c in have else "NULL" for c in SESSION_COLUMNS.split(", ")]
+            for row in source.execute(f"SELECT {', '.join(wanted)} FROM sessions"):
                 pipe.set(f"{prefix}s:{row[0]}", json.dumps(list(row), ensure_ascii=False), ex=SESSION_TTL)
                 copied.sessions += 1
             pipe.execute()

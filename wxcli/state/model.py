@@ -70,7 +70,8 @@ def queue_claim() -> str:
 
 @dataclass
 class Session:
-    """Where one user is in a conversation: a flow position and/or a pending menu."""
+    """Where one user is in a conversation: a flow position, a pending menu, and
+    the times of their latest unanswered messages in a row (for the hand-over)."""
 
     user: str
     flow: str | None = None
@@ -82,6 +83,7 @@ class Session:
     menu: list = field(default_factory=list)
     started: float = 0.0
     updated: float = 0.0
+    unanswered: list = field(default_factory=list)
 
     @property
     def in_flow(self) -> bool:
@@ -89,23 +91,24 @@ class Session:
 
     @property
     def empty(self) -> bool:
-        return not self.in_flow and not self.menu
+        return not self.in_flow and not self.menu and not self.unanswered
 
     def row(self) -> tuple:
         return (
             self.user, self.flow, self.node, self.entry, json.dumps(self.vars, ensure_ascii=False),
             json.dumps(self.history, ensure_ascii=False), self.misses, json.dumps(self.menu),
-            self.started, self.updated,
+            self.started, self.updated, json.dumps(self.unanswered),
         )
 
     @classmethod
     def from_row(cls, row) -> "Session":
-        user, flow, node, entry, vars_, history, misses, menu, started, updated = row
+        """A session from :meth:`row` (or the shorter row of a session stored before the streak)."""
+        user, flow, node, entry, vars_, history, misses, menu, started, updated, *rest = row
         return cls(user, flow, node, entry, json.loads(vars_), json.loads(history), misses,
-                   json.loads(menu), started, updated)
+                   json.loads(menu), started, updated, json.loads(rest[0]) if rest and rest[0] else [])
 
 
-SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, started, updated"
+SESSION_COLUMNS = "user, flow, node, entry, vars, history, misses, menu, started, updated, unanswered"
 
 
 @dataclass

@@ -48,6 +48,40 @@ MIGRATIONS = [
     CREATE TABLE IF NOT EXISTS wx_outbox_marks (node TEXT PRIMARY KEY, last_id BIGINT NOT NULL);
     CREATE TABLE IF NOT EXISTS wx_imports (source TEXT PRIMARY KEY, time DOUBLE PRECISION NOT NULL);
     """,
+    # 2: followers, tags, pushes and their delivery reports, customer-service sends and the
+    # upload cache (wxcli.reach.store); messages_user_time serves the 48-hour window and wx users show
+    """
+    CREATE TABLE IF NOT EXISTS followers (
+      openid TEXT PRIMARY KEY, subscribed INTEGER NOT NULL DEFAULT 1, subscribe_time BIGINT, subscribe_scene TEXT,
+      qr_scene_str TEXT, language TEXT, remark TEXT, unionid TEXT, tagids TEXT NOT NULL DEFAULT '[]',
+      synced DOUBLE PRECISION, changed DOUBLE PRECISION NOT NULL, lat DOUBLE PRECISION, lng DOUBLE PRECISION,
+      located DOUBLE PRECISION, branch TEXT, city TEXT, district TEXT
+    );
+    CREATE TABLE IF NOT EXISTS follower_tags (
+      id BIGINT PRIMARY KEY, name TEXT NOT NULL, count BIGINT NOT NULL DEFAULT 0, synced DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS pushes (
+      id BIGSERIAL PRIMARY KEY, created DOUBLE PRECISION NOT NULL, who TEXT NOT NULL, kind TEXT NOT NULL,
+      title TEXT NOT NULL, what TEXT NOT NULL, audience TEXT NOT NULL, audience_size BIGINT, media_id TEXT,
+      content_key TEXT NOT NULL, status TEXT NOT NULL, error TEXT
+    );
+    CREATE TABLE IF NOT EXISTS push_sends (
+      id BIGSERIAL PRIMARY KEY, push_id BIGINT NOT NULL REFERENCES pushes(id), batch INTEGER NOT NULL,
+      clientmsgid TEXT NOT NULL UNIQUE, size BIGINT, msg_id BIGINT, msg_data_id BIGINT, status TEXT NOT NULL,
+      sent_at DOUBLE PRECISION, finished DOUBLE PRECISION, total BIGINT, filtered BIGINT, sent BIGINT, errors BIGINT
+    );
+    CREATE INDEX IF NOT EXISTS push_sends_msg ON push_sends (msg_id);
+    CREATE TABLE IF NOT EXISTS media_cache (
+      digest TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+      PRIMARY KEY (digest, kind)
+    );
+    CREATE TABLE IF NOT EXISTS kf_sends (
+      id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL, openid TEXT NOT NULL, kind TEXT NOT NULL, summary TEXT
+    );
+    CREATE INDEX IF NOT EXISTS kf_sends_user ON kf_sends (openid, time);
+    CREATE INDEX IF NOT EXISTS messages_user_time ON messages ("user", time);
+    CREATE INDEX IF NOT EXISTS leads_user ON leads ("user");
+    """,
 ]
 TABLE_COLUMNS = {**LOG_COLUMNS, "leads": ("time", "flow", "user", "data")}
 

@@ -112,7 +112,7 @@ BOT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
   user TEXT PRIMARY KEY, flow TEXT, node TEXT, entry TEXT, vars TEXT NOT NULL DEFAULT '{}',
   history TEXT NOT NULL DEFAULT '[]', misses INTEGER NOT NULL DEFAULT 0, menu TEXT NOT NULL DEFAULT '[]',
-  started REAL NOT NULL, updated REAL NOT NULL
+  started REAL NOT NULL, updated REAL NOT NULL, unanswered TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS claims (k TEXT PRIMARY KEY, v NOT NULL, time REAL NOT NULL) WITHOUT ROWID;
 """
@@ -125,6 +125,25 @@ statement, one implicit transaction, and a unique-key violation (another
 worker answered the message or used the nonce) undoes all three. Dedup and
 nonce keys start with a 12-digit time, so expiry is one range delete; queued
 rows sort after them (``q…``)."""
+
+SESSION_UPGRADES = {"unanswered": "ALTER TABLE sessions ADD COLUMN unanswered TEXT NOT NULL DEFAULT '[]'"}
+"""Columns added to ``sessions`` since its first release: a var/state.db made before gets them on open."""
+
+
+def ensure_bot_schema(conn: sqlite3.Connection) -> None:
+    """The bot's tables, created or upgraded (an older state.db keeps its sessions)."""
+    conn.executescript(BOT_SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+    for column, sql in SESSION_UPGRADES.items():
+        if column not in have:
+            try:
+                conn.execute(sql)
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+    if conn.in_transaction:
+        conn.commit()
+
 
 def _old_tables(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute(
@@ -282,7 +301,8 @@ _LOOKUP_SQL = (
 )
 _SESSION_SQL = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user = ?"
 _NO_SESSION = (None,) * len(SESSION_COLUMNS.split(", "))
-_SAVE_SESSION_SQL = f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+_SAVE_SESSION_SQL = (f"INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS})"
+                     f" VALUES ({', '.join('?' * len(SESSION_COLUMNS.split(', ')))})")
 _CLAIM_SQL = {n: "INSERT INTO claims (k, v, time) VALUES " + ", ".join(["(?,?,?)"] * n) for n in (1, 2, 3)}
 
 
@@ -318,7 +338,7 @@ class StateStore:
         self._move_lock = WriteLock(Path(str(self.path) + ".move"))
         self._pool = ConnectionPool(self._open)
         with self.connection() as conn:
-            conn.executescript(BOT_SCHEMA)
+            ensure_bot_schema(conn)
             _upgrade(conn)
 
     def _open(self) -> sqlite3.Connection:

@@ -71,14 +71,16 @@ DEMO_LABEL = "演示数据"
 
 
 def render_html(stats: Stats, *, title: str = "公众号数据报告", source: str = "", generated: str = "",
-                demo: bool = False) -> str:
-    """The report page; a ``demo`` report says 演示数据 in its title, a banner and every section."""
+                demo: bool = False, reach: dict | None = None) -> str:
+    """The report page; a ``demo`` report says 演示数据 in its title, a banner and every section.
+    ``reach`` is :func:`wxcli.reach.report.for_display` (followers, hand-overs, pushes with
+    their delivery reports), drawn as its own section."""
     from markupsafe import Markup
 
     if demo:
         title = f"【{DEMO_LABEL}】{title}"
     return _ENV.get_template("report.html.j2").render(
-        stats=stats, charts=charts(stats), title=title, source=source, generated=generated, demo=demo,
+        stats=stats, charts=charts(stats), title=title, source=source, generated=generated, demo=demo, reach=reach,
         demo_tag=Markup(f'<span class="demo-tag">{DEMO_LABEL}</span>') if demo else "",
         period=period_label(stats.since, stats.until, stats.messages.days, stats.timezone),
         share=_share, rule_label=rule_label, ending_label=ending_label,
