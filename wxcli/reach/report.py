@@ -28,7 +28,10 @@ def summary(conn: sqlite3.Connection, since: float | None = None, until: float |
                                  (lo, hi)).fetchone()[0]
     if not {"followers", "pushes", "push_sends"} <= tables:
         return {"followers": None, "handovers": handovers, "pushes": []}
-    followers = conn.execute("SELECT count(*) FROM followers WHERE subscribed = 1").fetchone()[0]
+    known, followers = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE subscribed = 1) FROM followers").fetchone()
+    if not known:  # never synced: the same "unknown" whether or not the table exists yet
+        followers = None
     rows = conn.execute(
         "SELECT p.id, p.created, p.title, p.kind, p.status, p.audience, p.audience_size, count(s.id),"
         " count(s.finished), coalesce(sum(s.total), 0), coalesce(sum(s.filtered), 0),"
