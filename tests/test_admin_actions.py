@@ -424,7 +424,7 @@ def test_check_errors_block_the_submission(project):
 
 
 def test_ask_runs_the_engine_on_the_current_files_and_questions_come_from_the_log(tmp_path):
-    from wxcli.state import LogWriter, MessageRow
+    from wxcli.state import Exchange, MessageRow, StateStore
 
     repo = Path(__file__).resolve().parent.parent
     root = tmp_path / "bank"
@@ -439,12 +439,14 @@ def test_ask_runs_the_engine_on_the_current_files_and_questions_come_from_the_lo
         answers.write("\n- id: admin-new-answer\n  keywords: [火星网点]\n  match: exact\n  reply: 火星网点明年开业。\n")
     assert assist.ask(project, "火星网点").text == "火星网点明年开业。"  # the files as they are now
 
-    writer = LogWriter(project.state_path)
+    store = StateStore(project.state_path)
     now = time.time()
     for n, text in enumerate(["外星人开户", "外星人开户", "外星人 开户", "营业时间"]):
         missed = text != "营业时间"
-        writer.add(MessageRow(time=now + n, user=f"u{n}", msg_type="text", text=text,
-                              rule="default" if missed else "exact", reply_kind="text", unanswered=int(missed)))
-    writer.close()
+        store.save(Exchange(user=f"u{n}", rows=[MessageRow(
+            time=now + n, user=f"u{n}", msg_type="text", text=text,
+            rule="default" if missed else "exact", reply_kind="text", unanswered=int(missed))]))
+    store.move_log()
+    store.close()
     questions = assist.unanswered_questions(project)
     assert [(q.example, q.count) for q in questions] == [("外星人开户", 3)]
