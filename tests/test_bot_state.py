@@ -161,8 +161,9 @@ def test_under_a_steady_stream_the_mover_waits_after_a_small_pass(path):
 
     def timed(*args):
         started = time.monotonic()
-        passes.append((started, move_log(*args)))
-        return passes[-1][1]
+        moved = move_log(*args)
+        passes.append((started, moved, time.monotonic()))
+        return moved
 
     store.move_log = timed
     mover = LogMover(store, interval=0.05)
@@ -177,8 +178,8 @@ def test_under_a_steady_stream_the_mover_waits_after_a_small_pass(path):
         mover.close()
     assert count(path, "messages") == replies and count(path, "queued") == 0
     background = passes[:-2]  # close() moves the rest at once
-    rushed = [(moved, later - started) for (started, moved), (later, _) in zip(background, background[1:])
-              if 0 < moved < 50 and later - started < 0.04]
+    rushed = [(moved, later - ended) for (_, moved, ended), (later, _, _) in zip(background, background[1:])
+              if 0 < moved < 50 and later - ended < 0.01]  # the next pass is at least a tick (20 ms) away
     assert rushed == []
 
 
