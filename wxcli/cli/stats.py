@@ -85,7 +85,7 @@ def stats_command(
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
-    demo = demo or Path(path).name == DEMO_NAME
+    demo = demo or (db is not None and Path(str(db)).name == DEMO_NAME)
     _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, demo=demo, reach=reach)
 
 
