@@ -290,13 +290,15 @@ def test_logout_ends_the_session(client, running):
 
 def test_questions_page_and_the_chat_endpoint(client, running):
     project, _server = running
-    from wxcli.state import LogWriter, MessageRow
+    from wxcli.state import Exchange, MessageRow, StateStore
 
-    writer = LogWriter(project.state_path)
+    store = StateStore(project.state_path)
     for n in range(3):
-        writer.add(MessageRow(time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
-                              rule="default", reply_kind="text", unanswered=1))
-    writer.close()
+        store.save(Exchange(user=f"u{n}", rows=[MessageRow(
+            time=time.time() + n, user=f"u{n}", msg_type="text", text="<b>外币兑换</b>",
+            rule="default", reply_kind="text", unanswered=1)]))
+    store.move_log()
+    store.close()
     status, _h, body = client.get("/questions")
     assert status == 200 and "&lt;b&gt;外币兑换&lt;/b&gt;" in body and "<td>3</td>" in body
     status, _h, body = client.post("/api/ask", {"text": "你好"})
