@@ -170,6 +170,38 @@ def test_the_mover_moves_committed_rows_into_the_log(path):
         mover.close()
 
 
+def test_under_a_steady_stream_the_mover_waits_after_a_small_pass(path):
+    """Replies committed back to back while the mover runs: after a pass that
+    moved only a few, the mover waits for its next turn instead of chasing each
+    new reply with a transaction of its own (which once cost a pass per reply)."""
+    store = StateStore(path)
+    passes = []
+    move_log = store.move_log
+
+    def timed(*args):
+        started = time.monotonic()
+        moved = move_log(*args)
+        passes.append((started, moved, time.monotonic()))
+        return moved
+
+    store.move_log = timed
+    mover = LogMover(store, interval=0.05)
+    try:
+        replies = 0
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            key = f"u:{replies}"
+            store.commit(exchange("u", key, nonce=str(replies)), store.lookup(100, str(replies), 100, key, "u"))
+            replies += 1
+    finally:
+        mover.close()
+    assert count(path, "messages") == replies and count(path, "queued") == 0
+    background = passes[:-2]  # close() moves the rest at once
+    rushed = [(moved, later - ended) for (_, moved, ended), (later, _, _) in zip(background, background[1:])
+              if 0 < moved < 50 and later - ended < 0.01]  # the next pass is at least a tick (20 ms) away
+    assert rushed == []
+
+
 def test_rows_left_in_the_queue_by_a_killed_server_are_settled_by_the_next_reader(path):
     store = StateStore(path)
     store.save(Exchange(user="u", rows=[message("u", "kept")]))

@@ -22,6 +22,11 @@ class LogMover:
     """
 
     TICK = 0.02
+    WORTH_A_PASS = 50
+    """Exchanges a background pass must have moved for the mover to go again at
+    once; fewer wait for the next interval. Looping until the queue is empty
+    would, under load, chase each new reply with a transaction of its own on
+    the indexed log tables (and take the write lock and the GIL from requests)."""
 
     def __init__(self, store: StateStore, *, interval: float = 0.1, checkpoint_every: float = 1.0,
                  housekeeping=None, housekeeping_every: float = 30.0):
@@ -35,10 +40,11 @@ class LogMover:
         self._stopped = False
         start_thread(self._run, ())
 
-    def move(self) -> int:
-        """Move everything queued now; returns the number of exchanges moved."""
+    def move(self, worth_a_pass: int = 1) -> int:
+        """Move what is queued, pass after pass while a pass moved at least
+        ``worth_a_pass`` exchanges (1: everything queued now); returns the number moved."""
         moved = total = self.store.move_log()
-        while moved:
+        while moved >= worth_a_pass:
             moved = self.store.move_log()
             total += moved
         return total
@@ -56,7 +62,7 @@ class LogMover:
                     continue
                 last_move = now
                 try:
-                    self.move()
+                    self.move(self.WORTH_A_PASS)
                     if now - last_checkpoint >= self.checkpoint_every:
                         last_checkpoint = now
                         self.checkpoint()
