@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli import stamps
-from wxcli.bot import yamlsrc
+from wxcli.bot import embed, typos, yamlsrc
 from wxcli.bot.settings import BotSettings, bot_settings, parse_duration
 from wxcli.bot.synonyms import BUILTIN_SYNONYMS
 from wxcli.bot.text import Synonyms, feature_weight, features, normalize, strip_edges
@@ -41,7 +41,7 @@ from wxcli.content import Content, load_content
 from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MODES = {"exact": 0, "contains": 1, "regex": 2}
 MESSAGE_EVENTS = ("subscribe", "unsubscribe", "scan", "location", "default",
                   "image", "voice", "video", "shortvideo", "link", "file")
@@ -916,6 +916,7 @@ def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
         CREATE TABLE answer_features (answer INTEGER PRIMARY KEY REFERENCES answers(id), features TEXT NOT NULL);
         CREATE TABLE postings (term TEXT PRIMARY KEY, docs BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE pinyin (sound TEXT PRIMARY KEY, word TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE flows (id TEXT PRIMARY KEY, title TEXT, spec TEXT NOT NULL, source TEXT);
         CREATE TABLE branches (id INTEGER PRIMARY KEY, name TEXT, address TEXT, phone TEXT,
                                lat REAL, lng REAL, hours TEXT, line INTEGER);
@@ -931,14 +932,16 @@ def _write(path: Path, meta: dict, tables: dict[str, list[tuple]]) -> None:
 
 
 def compile_project(project: Project, *, drafts: bool = False, out: Path | None = None,
-                    content: Callable[[], Content] | None = None) -> CompileResult:
+                    content: Callable[[], Content] | None = None,
+                    progress: embed.Progress | None = None) -> CompileResult:
     """Compile the bot sources into ``out`` (default ``build/wx.db``), atomically.
 
     Raises :class:`~wxcli.errors.ContentError` listing every error as
     ``path:line: message`` (warnings included); the previous database is then
     left untouched. Returns counts and warnings. ``content`` gives the loaded
     articles when the caller shares them (``wx build``); it is only called when
-    the sources changed since the last compile.
+    the sources changed since the last compile. ``progress(stage, done, total)``
+    follows the embedding of texts not in the cache.
     """
     started = time.perf_counter()
     target = Path(out) if out else project.db_path
@@ -960,6 +963,8 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
     if errors:
         raise ContentError(ctx.problems)
     index = _doc_index(answers, sources.synonyms)
+    vectors, _ = embed.build_vectors(target.parent, project.cache_dir, [d[3] for d in index.docs],
+                                     [d[0] for d in index.docs], progress)
     flows = sources.flows
     meta = {
         "schema": SCHEMA_VERSION,
@@ -968,6 +973,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         "synonyms": sources.synonyms.groups,
         "answer_docs": index.total,
         "base_url": project.base_url,
+        "vectors": vectors,
     }
     tables = {
         "answers": _answer_rows(answers),
@@ -977,6 +983,7 @@ def compile_project(project: Project, *, drafts: bool = False, out: Path | None 
         "postings": index.postings,
         "answer_features": index.answer_features,
         "terms": list(index.df.items()),
+        "pinyin": typos.pinyin_rows(d[4] for d in index.docs),
         "flows": [(f["id"], f["title"], json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")},
                                                    ensure_ascii=False), f["source"]) for f in flows.values()],
         "branches": [(i, b["name"], b["address"], b["phone"], b["lat"], b["lng"], b["hours"], b["line"])

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from wxcli.bot import typos
 from wxcli.bot.db import CONTAINS, CompiledBot
+from wxcli.bot.settings import BotSettings
 from wxcli.bot.text import feature_weight, features, fold, normalize, strip_edges
 
 CANDIDATE_DOCS = 30
@@ -41,6 +43,13 @@ MIN_SHARE = 0.5
 """Phrasings with less than this share of the best phrasing's BM25 are not re-scored:
 in a large corpus they are hundreds of docs sharing one word, in no useful order
 (measured on benchmarks/bot_quality: 0.5 changes no answer for the worse)."""
+LEXICAL_ANSWERS = 8
+"""Answers the lexical stage proposes for fusion."""
+SEMANTIC_DOCS = 40
+"""Phrasings fetched from the vector index (several may belong to one answer)."""
+SEMANTIC_ANSWERS = 8
+"""Answers the semantic stage proposes for fusion."""
+CANDIDATES_SHOWN = 5
 COMMON_TERM_SHARE = 0.05
 """Words in more than this share of answers (and more than 200) are not used to fetch
 candidates — they would make retrieval scan a large part of the index — but still
@@ -49,13 +58,26 @@ count in the score."""
 
 @dataclass(frozen=True)
 class Candidate:
+    """One answer the smart stage considered, with each stage's view of it."""
+
     answer: int
     score: float
+    """The score that decides: the fused score, or the only stage's."""
     text: str
-    bm25: float
+    """The phrasing that matched best (lexically, else semantically)."""
+    bm25: float = 0.0
+    lexical: float | None = None
+    lexical_rank: int | None = None
+    semantic: float | None = None
+    """Cosine similarity of the nearest phrasing (before calibration)."""
+    semantic_rank: int | None = None
 
     def as_dict(self, bot: CompiledBot | None = None) -> dict:
-        data = {"answer_id": self.answer, "score": round(self.score, 4), "matched": self.text, "bm25": round(self.bm25, 4)}
+        data = {"answer_id": self.answer, "score": round(self.score, 4), "matched": self.text,
+                "bm25": round(self.bm25, 4),
+                "lexical": None if self.lexical is None else round(self.lexical, 4), "lexical_rank": self.lexical_rank,
+                "semantic": None if self.semantic is None else round(self.semantic, 4),
+                "semantic_rank": self.semantic_rank}
         if bot is not None:
             ref = bot.answer(self.answer)
             data.update(answer=ref.name, label=ref.label)
@@ -64,12 +86,16 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Match:
-    rule: str  # exact | contains | regex | smart | menu
+    rule: str  # exact | contains | regex | smart | menu | default
     answer: int | None = None
     keyword: str | None = None
     score: float | None = None
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
     menu: tuple[int, ...] = ()
+    reason: str | None = None
+    """Why the smart stage decided as it did (see :func:`decide`)."""
+    corrected: str | None = None
+    """The message after homophone correction, when it changed."""
 
     @property
     def runner_up(self) -> Candidate | None:
@@ -206,33 +232,175 @@ def smart_candidates(bot: CompiledBot, text: str, limit: int = 5) -> list[Candid
         cover = sum(w for probe, w in probes if probe in padded) / query_weight
         similarity, doc_text, bm25 = best_doc[answer]
         score = ANSWER_SHARE * min(1.0, cover) + (1 - ANSWER_SHARE) * similarity
-        scored.append(Candidate(answer, score, doc_text, bm25))
+        scored.append(Candidate(answer, score, doc_text, bm25, lexical=score))
     scored.sort(key=lambda c: (-c.score, -c.bm25, c.answer))
-    return scored[:limit]
+    return [replace(c, lexical_rank=rank) for rank, c in enumerate(scored[:limit], 1)]
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The semantic stage's view of one answer: its nearest phrasing."""
+
+    answer: int
+    similarity: float
+    text: str
+    rank: int
+
+
+def semantic_candidates(bot: CompiledBot, text: str, limit: int = SEMANTIC_ANSWERS) -> list[Nearest]:
+    """Answers whose phrasings are nearest to ``text`` in embedding space, best first
+    (an approximate-nearest-neighbour search: no scan of every vector)."""
+    if bot.semantic is None:
+        return []
+    hits = bot.semantic.nearest(normalize(text), SEMANTIC_DOCS)
+    if not hits:
+        return []
+    rows = {doc: (answer, doc_text) for doc, answer, doc_text in bot.doc_answers([h.doc for h in hits])}
+    best: dict[int, Nearest] = {}
+    for hit in hits:
+        if hit.doc not in rows:
+            continue
+        answer, doc_text = rows[hit.doc]
+        if answer not in best:
+            best[answer] = Nearest(answer, hit.similarity, doc_text, len(best) + 1)
+            if len(best) >= limit:
+                break
+    return list(best.values())
+
+
+def calibrated(similarity: float, settings: BotSettings) -> float:
+    """Cosine similarity mapped onto 0–1 between the floor (unrelated messages
+    score about this much) and the ceiling (a paraphrase of a phrasing)."""
+    span = settings.semantic_ceiling - settings.semantic_floor
+    return min(1.0, max(0.0, (similarity - settings.semantic_floor) / span))
+
+
+def fuse(lexical: Sequence[Candidate], semantic: Sequence[Nearest], settings: BotSettings,
+         mode: str) -> list[Candidate]:
+    """Every answer either stage proposed, scored by ``mode``: ``lexical`` (the
+    lexical score), ``semantic`` (calibrated similarity) or ``fused``
+    (``lexical_weight × lexical + (1 − lexical_weight) × calibrated``; a stage that
+    did not propose an answer gives it 0), best first."""
+    weight = {"lexical": 1.0, "semantic": 0.0}.get(mode, settings.lexical_weight)
+    by_answer: dict[int, Candidate] = {c.answer: c for c in lexical}
+    for near in semantic:
+        found = by_answer.get(near.answer)
+        if found is None:
+            found = Candidate(near.answer, 0.0, near.text)
+        by_answer[near.answer] = replace(found, semantic=near.similarity, semantic_rank=near.rank)
+    fused = []
+    for c in by_answer.values():
+        score = weight * (c.lexical or 0.0) + (1 - weight) * (calibrated(c.semantic, settings) if c.semantic else 0.0)
+        fused.append(replace(c, score=score))
+    fused.sort(key=lambda c: (-c.score, -(c.lexical or 0), c.answer))
+    return [c for c in fused if weight < 1 or c.lexical is not None]
+
+
+def lexical_sure(lexical: Sequence[Candidate], settings: BotSettings) -> bool:
+    """The lexical stage alone is sure enough that no embedding is needed."""
+    if not lexical or lexical[0].score < settings.lexical_sure:
+        return False
+    return len(lexical) < 2 or lexical[0].score - lexical[1].score > settings.menu_margin
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule: str  # smart | menu | default
+    reason: str
+    answer: int | None = None
+    menu: tuple[int, ...] = ()
+
+
+def decide(candidates: Sequence[Candidate], settings: BotSettings, mode: str) -> Decision:
+    """Answer, menu or ``default`` from fused candidates (pure: the calibration
+    in benchmarks/bot_quality.py replays it over many settings).
+
+    - below the threshold → ``default`` (*below-threshold*);
+    - both stages confident about different answers → a menu of the two (*disagree*);
+    - the runner-up within the margin → a menu (*close*);
+    - otherwise the best (*agree* when it is both stages' first, else *fused*,
+      or the stage's name when only one stage ran).
+    """
+    if mode == "lexical":
+        threshold, margin = settings.threshold, settings.menu_margin
+    else:
+        threshold, margin = settings.fused_threshold, settings.fused_margin
+    if not candidates or candidates[0].score < threshold:
+        return Decision("default", "below-threshold")
+    top = candidates[0]
+    size = settings.menu_size
+    if mode == "fused":
+        lex_top = min(candidates, key=lambda c: c.lexical_rank or 99)
+        sem_top = min(candidates, key=lambda c: c.semantic_rank or 99)
+        if (lex_top.answer != sem_top.answer and lex_top.lexical_rank == 1 and sem_top.semantic_rank == 1
+                and lex_top.lexical >= settings.threshold
+                and calibrated(sem_top.semantic, settings) >= settings.fused_threshold):
+            pair = sorted((lex_top, sem_top), key=lambda c: -c.score)
+            return Decision("menu", "disagree", menu=tuple(c.answer for c in pair))
+    close = [c for c in candidates[1:size] if top.score - c.score <= margin]
+    if close:
+        return Decision("menu", "close", menu=(top.answer, *(c.answer for c in close)))
+    if mode != "fused":
+        return Decision("smart", mode, answer=top.answer)
+    agree = top.lexical_rank == 1 and top.semantic_rank == 1
+    return Decision("smart", "agree" if agree else "fused", answer=top.answer)
+
+
+def smart_mode(bot: CompiledBot) -> str:
+    """The configured mode, or ``lexical`` when the bot has no semantic stage."""
+    mode = bot.settings.smart
+    if mode != "lexical" and bot.semantic is None:
+        return "lexical"
+    return mode
+
+
+def smart_stages(bot: CompiledBot, text: str, mode: str) -> tuple[list[Candidate], list[Nearest], bool]:
+    """(lexical candidates, semantic neighbours, whether lexical was sure and the
+    model was not asked)."""
+    settings = bot.settings
+    lexical = smart_candidates(bot, text, limit=max(LEXICAL_ANSWERS, settings.menu_size)) if mode != "semantic" else []
+    if mode == "lexical":
+        return lexical, [], False
+    if mode == "fused" and lexical_sure(lexical, settings):
+        return lexical, [], True
+    return lexical, semantic_candidates(bot, text), False
 
 
 def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candidate, ...]]:
     """A smart match or menu above the threshold, else None; always the candidates."""
-    settings = bot.settings
-    candidates = tuple(smart_candidates(bot, text, limit=max(5, settings.menu_size)))
-    if not candidates or candidates[0].score < settings.threshold:
+    mode = smart_mode(bot)
+    lexical, semantic, sure = smart_stages(bot, text, mode)
+    if sure:
+        top = lexical[0]
+        return Match("smart", top.answer, score=top.score, candidates=tuple(lexical), reason="lexical-sure"), tuple(lexical)
+    candidates = tuple(fuse(lexical, semantic, bot.settings, mode)[:CANDIDATES_SHOWN])
+    decision = decide(candidates, bot.settings, mode)
+    if decision.rule == "default":
         return None, candidates
-    top = candidates[0]
-    close = [c for c in candidates[1 : settings.menu_size] if top.score - c.score <= settings.menu_margin]
-    if close:
-        menu = (top.answer, *(c.answer for c in close))
-        return Match("menu", None, score=top.score, candidates=candidates, menu=menu), candidates
-    return Match("smart", top.answer, score=top.score, candidates=candidates), candidates
+    return Match(decision.rule, decision.answer, score=candidates[0].score, candidates=candidates,
+                 menu=decision.menu, reason=decision.reason), candidates
+
+
+def _keywords(bot: CompiledBot, text: str) -> Match | None:
+    return match_exact(bot, text) or match_contains(bot, text)
 
 
 def match_text(bot: CompiledBot, text: str) -> Match | None:
-    """The matching order after events and sessions: exact → regex/contains → smart."""
+    """The matching order after events and sessions: exact → regex/contains → smart,
+    the last two again on the homophone-corrected message when it differs."""
     if not text or not text.strip():
         return None
-    found = match_exact(bot, text) or match_contains(bot, text)
+    found = _keywords(bot, text)
     if found is not None:
         return found
-    found, candidates = match_smart(bot, text)
+    fixed = typos.correct(normalize(text), bot.sounds)
+    corrected = fixed if fixed != normalize(text) else None
+    if corrected is not None:
+        found = _keywords(bot, corrected)
+        if found is not None:
+            return replace(found, corrected=corrected)
+    found, candidates = match_smart(bot, corrected or text)
     if found is not None:
-        return found
-    return Match("default", None, score=candidates[0].score if candidates else None, candidates=candidates)
+        return replace(found, corrected=corrected)
+    return Match("default", None, score=candidates[0].score if candidates else None, candidates=candidates,
+                 reason="below-threshold", corrected=corrected)

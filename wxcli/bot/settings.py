@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from wxcli.errors import WxError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+SMART_MODES = ("fused", "lexical", "semantic")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
@@ -40,6 +41,20 @@ class BotSettings:
     menu_margin: float = 0.06
     """Candidates within this score of the best are offered in a “您是不是想问” menu."""
     menu_size: int = 3
+    smart: str = "fused"
+    """``fused`` (lexical + semantic), ``lexical`` or ``semantic``; without the model, lexical."""
+    fused_threshold: float = 0.5
+    """Fused score (0–1) below which the ``default`` answer is given."""
+    fused_margin: float = 0.05
+    """Fused candidates within this score of the best are offered in a menu."""
+    lexical_weight: float = 0.5
+    """Share of the lexical score in the fused score (the rest is the calibrated similarity)."""
+    lexical_sure: float = 0.8
+    """Lexical score at and above which (with a clear margin) the message is not embedded at all."""
+    semantic_floor: float = 0.85
+    """Cosine similarity that calibrates to 0 (unrelated messages score about this)."""
+    semantic_ceiling: float = 0.95
+    """Cosine similarity that calibrates to 1 (a close paraphrase)."""
     flow_timeout: float = 600.0
     """Seconds of silence after which a flow (or a pending menu) is forgotten."""
     max_misses: int = 3
@@ -82,16 +97,33 @@ def _duration(section: dict, key: str, default: float) -> float:
         raise WxError(f"wx.toml: [bot] {key}: {exc}") from None
 
 
+def _choice(section: dict, key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = section.get(key, default)
+    if value not in choices:
+        raise WxError(f"wx.toml: [bot] {key} 应是 {'、'.join(choices)} 之一，当前为 {value!r}")
+    return value
+
+
 def bot_settings(section: dict) -> BotSettings:
     """BotSettings from the ``[bot]`` table of wx.toml (WxError on a bad value)."""
     base = BotSettings()
-    return BotSettings(
+    settings = BotSettings(
         threshold=_number(section, "threshold", base.threshold, float, 0, 1),
         menu_margin=_number(section, "menu_margin", base.menu_margin, float, 0, 1),
         menu_size=_number(section, "menu_size", base.menu_size, int, 2, 9),
+        smart=_choice(section, "smart", base.smart, SMART_MODES),
+        fused_threshold=_number(section, "fused_threshold", base.fused_threshold, float, 0, 1),
+        fused_margin=_number(section, "fused_margin", base.fused_margin, float, 0, 1),
+        lexical_weight=_number(section, "lexical_weight", base.lexical_weight, float, 0, 1),
+        lexical_sure=_number(section, "lexical_sure", base.lexical_sure, float, 0, 1),
+        semantic_floor=_number(section, "semantic_floor", base.semantic_floor, float, 0, 1),
+        semantic_ceiling=_number(section, "semantic_ceiling", base.semantic_ceiling, float, 0, 1),
         flow_timeout=_duration(section, "flow_timeout", base.flow_timeout),
         max_misses=_number(section, "max_misses", base.max_misses, int, 1, 100),
     )
+    if settings.semantic_ceiling <= settings.semantic_floor:
+        raise WxError("wx.toml: [bot] semantic_ceiling 应大于 semantic_floor")
+    return settings
 
 
 def server_settings(section: dict) -> ServerSettings:
