@@ -354,51 +354,63 @@ def smart_mode(bot: CompiledBot) -> str:
     return mode
 
 
-def smart_stages(bot: CompiledBot, text: str, mode: str) -> tuple[list[Candidate], list[Nearest], bool]:
-    """(lexical candidates, semantic neighbours, whether lexical was sure and the
-    model was not asked)."""
+def smart_stages(bot: CompiledBot, text: str, mode: str, *, skip_when_sure: bool = True
+                 ) -> tuple[list[Candidate], list[Nearest]]:
+    """(lexical candidates, semantic neighbours); the model is not asked when
+    the lexical stage is already sure (:func:`lexical_sure`)."""
     settings = bot.settings
     lexical = smart_candidates(bot, text, limit=max(LEXICAL_ANSWERS, settings.menu_size)) if mode != "semantic" else []
-    if mode == "lexical":
-        return lexical, [], False
+    if mode == "lexical" or (mode == "fused" and skip_when_sure and lexical_sure(lexical, settings)):
+        return lexical, []
+    return lexical, semantic_candidates(bot, text)
+
+
+def resolve(lexical: Sequence[Candidate], semantic: Sequence[Nearest], settings: BotSettings,
+            mode: str) -> tuple[Match | None, tuple[Candidate, ...]]:
+    """The smart decision from both stages' candidates (pure): a match or menu, or
+    None for ``default``; always the candidates shown in the trace."""
     if mode == "fused" and lexical_sure(lexical, settings):
-        return lexical, [], True
-    return lexical, semantic_candidates(bot, text), False
-
-
-def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candidate, ...]]:
-    """A smart match or menu above the threshold, else None; always the candidates."""
-    mode = smart_mode(bot)
-    lexical, semantic, sure = smart_stages(bot, text, mode)
-    if sure:
         top = lexical[0]
-        return Match("smart", top.answer, score=top.score, candidates=tuple(lexical), reason="lexical-sure"), tuple(lexical)
-    candidates = tuple(fuse(lexical, semantic, bot.settings, mode)[:CANDIDATES_SHOWN])
-    decision = decide(candidates, bot.settings, mode)
+        return Match("smart", top.answer, score=top.score, candidates=tuple(lexical[:CANDIDATES_SHOWN]),
+                     reason="lexical-sure"), tuple(lexical[:CANDIDATES_SHOWN])
+    candidates = tuple(fuse(lexical, semantic, settings, mode)[:CANDIDATES_SHOWN])
+    decision = decide(candidates, settings, mode)
     if decision.rule == "default":
         return None, candidates
     return Match(decision.rule, decision.answer, score=candidates[0].score, candidates=candidates,
                  menu=decision.menu, reason=decision.reason), candidates
 
 
-def _keywords(bot: CompiledBot, text: str) -> Match | None:
-    return match_exact(bot, text) or match_contains(bot, text)
+def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candidate, ...]]:
+    """A smart match or menu above the threshold, else None; always the candidates."""
+    mode = smart_mode(bot)
+    lexical, semantic = smart_stages(bot, text, mode)
+    return resolve(lexical, semantic, bot.settings, mode)
+
+
+def keyword_match(bot: CompiledBot, text: str) -> tuple[Match | None, str | None]:
+    """Exact, then contains/regex, on ``text`` and then on its homophone correction;
+    (the match or None, the corrected text when it differs)."""
+    found = match_exact(bot, text) or match_contains(bot, text)
+    if found is not None:
+        return found, None
+    fixed = typos.correct(normalize(text), bot.sounds)
+    corrected = fixed if fixed != normalize(text) else None
+    if corrected is not None:
+        found = match_exact(bot, corrected) or match_contains(bot, corrected)
+        if found is not None:
+            return replace(found, corrected=corrected), corrected
+    return None, corrected
 
 
 def match_text(bot: CompiledBot, text: str) -> Match | None:
     """The matching order after events and sessions: exact → regex/contains → smart,
-    the last two again on the homophone-corrected message when it differs."""
+    the keywords tried again on the homophone-corrected message when it differs."""
     if not text or not text.strip():
         return None
-    found = _keywords(bot, text)
+    found, corrected = keyword_match(bot, text)
     if found is not None:
         return found
-    fixed = typos.correct(normalize(text), bot.sounds)
-    corrected = fixed if fixed != normalize(text) else None
-    if corrected is not None:
-        found = _keywords(bot, corrected)
-        if found is not None:
-            return replace(found, corrected=corrected)
     found, candidates = match_smart(bot, corrected or text)
     if found is not None:
         return replace(found, corrected=corrected)
