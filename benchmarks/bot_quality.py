@@ -63,6 +63,7 @@ class Prepared:
     """One message after the parts that do not depend on the smart settings."""
 
     case: object
+    accepted: frozenset = frozenset()
     keyword: str | None = None
     lexical: list = dataclasses.field(default_factory=list)
     semantic: list = dataclasses.field(default_factory=list)
@@ -90,12 +91,17 @@ def accepted(bot: CompiledBot, case) -> set[str]:
     return names
 
 
+def names(bot: CompiledBot, ids) -> list[str]:
+    return [bot.answer(i).name for i in ids]
+
+
 def prepare(bot: CompiledBot, case) -> Prepared:
+    names = frozenset(accepted(bot, case))
     found, corrected = keyword_match(bot, case.q)
     if found is not None:
-        return Prepared(case, keyword=bot.answer(found.answer).name)
+        return Prepared(case, names, keyword=bot.answer(found.answer).name)
     lexical, semantic = smart_stages(bot, corrected or case.q, "fused", skip_when_sure=False)
-    return Prepared(case, lexical=lexical, semantic=semantic)
+    return Prepared(case, names, lexical=lexical, semantic=semantic)
 
 
 def verdict(bot: CompiledBot, item: Prepared, settings: BotSettings, mode: str) -> tuple[str, str | None, tuple]:
@@ -109,11 +115,11 @@ def verdict(bot: CompiledBot, item: Prepared, settings: BotSettings, mode: str) 
         if found is None:
             return "unanswered", None, ()
         if found.rule == "menu":
-            menu = tuple(bot.answer(a).name for a in found.menu)
-            ok = set(menu) & accepted(bot, item.case)
+            menu = tuple(names(bot, found.menu))
+            ok = set(menu) & item.accepted
             return ("menu" if ok else "wrong"), None, menu
-        given, menu = bot.answer(found.answer).name, ()
-    return ("right" if given in accepted(bot, item.case) else "wrong"), given, menu
+        given, menu = names(bot, (found.answer,))[0], ()
+    return ("right" if given in item.accepted else "wrong"), given, menu
 
 
 def count(bot: CompiledBot, questions: list[Prepared], offtopic: list[Prepared], settings: BotSettings,
@@ -133,16 +139,16 @@ def acceptable(counts: dict) -> bool:
 
 def grid(mode: str, base: BotSettings):
     """The settings tried by ``--calibrate`` for one mode."""
-    thresholds = [round(0.25 + 0.025 * i, 3) for i in range(19)]
-    margins = [0.0, 0.02, 0.04, 0.06, 0.08]
+    thresholds = [round(0.3 + 0.05 * i, 2) for i in range(14)]
+    margins = [0.0, 0.03, 0.06, 0.1]
     if mode == "lexical":
         for t, m in itertools.product(thresholds, margins):
             yield dataclasses.replace(base, threshold=t, menu_margin=m)
         return
-    floors = [0.84, 0.86, 0.88]
-    ceilings = [0.94, 0.96]
-    weights = [0.0] if mode == "semantic" else [0.3, 0.4, 0.5, 0.6]
-    sures = [base.lexical_sure] if mode == "semantic" else [0.7, 0.8, 0.9]
+    floors = [0.85, 0.87]
+    ceilings = [0.95]
+    weights = [0.0] if mode == "semantic" else [0.3, 0.5, 0.7]
+    sures = [base.lexical_sure] if mode == "semantic" else [0.75, 0.9]
     for f, c, w, s, t, m in itertools.product(floors, ceilings, weights, sures, thresholds, margins):
         yield dataclasses.replace(base, semantic_floor=f, semantic_ceiling=c, lexical_weight=w, lexical_sure=s,
                                   fused_threshold=t, fused_margin=m)

@@ -66,6 +66,18 @@ def _sound_match(window: str, sounds: Mapping[str, str]) -> str | None:
     return None
 
 
+def _loose_characters(text: str) -> list[bool]:
+    """Per character: does jieba leave it on its own? A typo breaks a word into
+    loose characters (营叶 → 营 / 叶), so a window may hold at most one character
+    of a real word (单位财务 stays: 位 belongs to 单位, 财 to 财务)."""
+    from wxcli.bot.text import base_tokenizer
+
+    loose: list[bool] = []
+    for word in base_tokenizer().lcut(text, HMM=False):
+        loose += [len(word) == 1] * len(word)
+    return loose
+
+
 def correct(text: str, sounds: Mapping[str, str], vocabulary: Mapping[str, str] | None = None) -> str:
     """``text`` with homophone typos replaced by the knowledge-base words they sound like.
 
@@ -76,13 +88,15 @@ def correct(text: str, sounds: Mapping[str, str], vocabulary: Mapping[str, str] 
     if not sounds or not any(_hanzi(c) for c in text):
         return text
     known = vocabulary if vocabulary is not None else {w: w for w in sounds.values()}
+    loose = _loose_characters(text)
     out: list[str] = []
     i = 0
     while i < len(text):
         replaced = False
         for size in range(MAX_WORD, MIN_WORD - 1, -1):
             window = text[i:i + size]
-            if len(window) < size or not all(_hanzi(c) for c in window) or _is_word(window, known):
+            if (len(window) < size or not all(_hanzi(c) for c in window) or _is_word(window, known)
+                    or sum(loose[i:i + size]) < size - 1):
                 continue
             word = _sound_match(window, sounds)
             if word is not None:

@@ -43,11 +43,12 @@ def _progress_bar(enabled: bool):
         yield update
 
 
-def _compile_bot(project: Project, drafts: bool = False, content: Callable[[], Content] | None = None):
+def _compile_bot(project: Project, drafts: bool = False, content: Callable[[], Content] | None = None,
+                 progress=None):
     """Compile flows/ and article keywords into build/wx.db (atomic; raises ContentError)."""
     from wxcli.bot import compile_project
 
-    return compile_project(project, drafts=drafts, content=content)
+    return compile_project(project, drafts=drafts, content=content, progress=progress)
 
 
 def _write_review_page(project: Project, content: Callable[[], Content] | None = None) -> str:
@@ -90,7 +91,8 @@ def build(
         err_console.print(str(warning), soft_wrap=True, markup=False)
     # The articles are parsed at most once, and only if the bot or the review page needs rebuilding.
     content = functools.cache(functools.partial(load_content, project))
-    bot = _compile_bot(project, drafts, content)
+    with _progress_bar(not json_output) as progress:
+        bot = _compile_bot(project, drafts, content, progress)
     for warning in bot.warnings:
         err_console.print(str(warning), soft_wrap=True, markup=False)
     review = _write_review_page(project, content)
@@ -136,6 +138,10 @@ def serve(
             return
         if not project.db_path.is_file():
             log("build/wx.db 还不存在：先运行 wx build，回调才有应答。")
+        from wxcli.cli.review import semantic_notice
+
+        if semantic := semantic_notice(project):
+            log(f"注意：{semantic}")
         chosen = server or serving.default_server()
         processes = f"{workers} 个工作进程" if chosen in ("uwsgi", "gunicorn") else "单进程"
         log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{processes}，Ctrl+C 停止）")
