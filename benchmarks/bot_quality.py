@@ -155,11 +155,14 @@ def grid(mode: str, base: BotSettings):
 
 
 def calibrate(bot: CompiledBot, questions, offtopic, mode: str, base: BotSettings) -> tuple[BotSettings, dict]:
-    """The setting with the most right answers (then menus) within the wrong and off-topic limits."""
+    """The setting with the most right answers (then menus) within the wrong and
+    off-topic limits; when none is within them, the off-topic limit still holds
+    and a wrong answer costs two right ones."""
     best, best_key, best_counts = base, None, None
     for settings in grid(mode, base):
         counts = count(bot, questions, offtopic, settings, mode)
-        key = (acceptable(counts), counts["right"], counts["menu"], -counts["wrong"])
+        offtopic_ok = counts["offtopic_answered"] <= MAX_OFFTOPIC * max(counts["offtopic"], 1)
+        key = (acceptable(counts), offtopic_ok, counts["right"] - 2 * counts["wrong"], counts["menu"])
         if best_key is None or key > best_key:
             best, best_key, best_counts = settings, key, counts
     return best, best_counts

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from wxcli.bot import yamlsrc
 from wxcli.bot.text import normalize
 from wxcli.errors import WxError
 from wxcli.fsutil import atomic_write_text
@@ -44,8 +45,8 @@ def _locate(project: Project, answer_id: str) -> tuple[Path, int, dict]:
     """(file, 0-based line of the answer's ``id:``, the parsed answer)."""
     for path in sorted((project.root / "flows" / "answers").glob("*.yml")):
         try:
-            items = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
+            items = yamlsrc.load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, yamlsrc.YamlError):
             continue
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and str(item.get("id")) == answer_id:
@@ -120,8 +121,8 @@ def add_question(project: Project, answer_id: str, phrase: str) -> Added | None:
         lines[number] = new
     updated = "\n".join(lines) + ("\n" if text.endswith("\n") else "")
     try:
-        parsed = yaml.safe_load(updated)
-    except yaml.YAMLError as exc:
+        parsed = yamlsrc.load(updated)
+    except (yaml.YAMLError, yamlsrc.YamlError) as exc:
         raise WxError(f"{path}: 追加后文件无法解析（{exc}），文件未改动") from None
     after = next((a for a in parsed or [] if isinstance(a, dict) and str(a.get("id")) == answer_id), None)
     if after is None or not after.get("questions") or str(after["questions"][-1]) != phrase:

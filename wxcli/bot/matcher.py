@@ -389,18 +389,22 @@ def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candid
 
 
 def keyword_match(bot: CompiledBot, text: str) -> tuple[Match | None, str | None]:
-    """Exact, then contains/regex, on ``text`` and then on its homophone correction;
+    """Exact, then contains/regex, on ``text`` and on its homophone correction
+    (an exact hit is final; a longer keyword in the corrected text beats a
+    shorter one in the typed text: 信用卡还宽 is 信用卡还款, not 信用卡);
     (the match or None, the corrected text when it differs)."""
-    found = match_exact(bot, text) or match_contains(bot, text)
+    found = match_exact(bot, text)
     if found is not None:
         return found, None
+    found = match_contains(bot, text)
     fixed = typos.correct(normalize(text), bot.sounds)
     corrected = fixed if fixed != normalize(text) else None
     if corrected is not None:
-        found = match_exact(bot, corrected) or match_contains(bot, corrected)
-        if found is not None:
-            return replace(found, corrected=corrected), corrected
-    return None, corrected
+        better = match_exact(bot, corrected) or match_contains(bot, corrected)
+        if better is not None and (found is None or better.rule == "exact"
+                                   or len(better.keyword or "") > len(found.keyword or "")):
+            return replace(better, corrected=corrected), corrected
+    return found, (corrected if found is None else None)
 
 
 def match_text(bot: CompiledBot, text: str) -> Match | None:
