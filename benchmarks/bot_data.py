@@ -29,6 +29,9 @@ class BenchProject:
     """Keywords exactly as a user would send them (exact hits)."""
     questions: list[str]
     """Paraphrased questions that reach the smart matcher and clear its threshold."""
+    loose: list[str]
+    """300 questions sharing only half the words of an example question: the
+    lexical stage is not sure of them, so the embedding stage runs."""
     replies: list[str]
 
 
@@ -64,7 +67,7 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
     rng = random.Random(seed)
     words = vocabulary()
     used: set[str] = set()
-    keywords, questions, replies = [], [], []
+    keywords, questions, replies, loose = [], [], [], []
     per_file = 1000
     for start in range(0, answers, per_file):
         chunk = []
@@ -82,6 +85,9 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
             if len(questions) < 200:
                 parts = [qs[0][j:j + 2] for j in range(0, 8, 2)]
                 questions.append("请问" + parts[2] + parts[0] + parts[1] + parts[3] + "要怎么弄")
+            if len(loose) < 300:
+                parts = [qs[0][j:j + 2] for j in range(0, 8, 2)]
+                loose.append("我想了解一下" + parts[3] + "和" + parts[1] + "的情况")
             chunk.append(f"- id: a{i}\n  keywords: {_yaml_list(kws)}\n  questions: {_yaml_list(qs)}\n  reply: {reply}\n")
         (root / "flows" / "answers" / f"gen{start // per_file:04d}.yml").write_text("".join(chunk), encoding="utf-8")
     for f in range(flows):
@@ -105,4 +111,5 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
               done:
                 say: 已登记 {{phone}}。
             """).lstrip(), encoding="utf-8")
-    return BenchProject(root=root, answers=answers, keywords=keywords, questions=questions, replies=replies)
+    return BenchProject(root=root, answers=answers, keywords=keywords, questions=questions, replies=replies,
+                        loose=loose)

