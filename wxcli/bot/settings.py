@@ -41,17 +41,19 @@ class BotSettings:
     menu_margin: float = 0.06
     """Candidates within this score of the best are offered in a “您是不是想问” menu."""
     menu_size: int = 3
+    # The smart-stage defaults below come from ``python benchmarks/bot_quality.py
+    # --calibrate`` on benchmarks/eval (the sample bank's suite).
     smart: str = "fused"
     """``fused`` (lexical + semantic), ``lexical`` or ``semantic``; without the model, lexical."""
     fused_threshold: float = 0.5
     """Fused score (0–1) below which the ``default`` answer is given."""
-    fused_margin: float = 0.05
+    fused_margin: float = 0.1
     """Fused candidates within this score of the best are offered in a menu."""
     lexical_weight: float = 0.5
     """Share of the lexical score in the fused score (the rest is the calibrated similarity)."""
-    lexical_sure: float = 0.8
+    lexical_sure: float = 0.9
     """Lexical score at and above which (with a clear margin) the message is not embedded at all."""
-    semantic_floor: float = 0.85
+    semantic_floor: float = 0.87
     """Cosine similarity that calibrates to 0 (unrelated messages score about this)."""
     semantic_ceiling: float = 0.95
     """Cosine similarity that calibrates to 1 (a close paraphrase)."""
