@@ -145,12 +145,12 @@ def grid(mode: str, base: BotSettings):
         for t, m in itertools.product(thresholds, margins):
             yield dataclasses.replace(base, threshold=t, menu_margin=m)
         return
-    floors = [0.85, 0.87]
-    ceilings = [0.95]
-    weights = [0.0] if mode == "semantic" else [0.3, 0.5, 0.7]
-    sures = [base.lexical_sure] if mode == "semantic" else [0.75, 0.9]
-    for f, c, w, s, t, m in itertools.product(floors, ceilings, weights, sures, thresholds, margins):
-        yield dataclasses.replace(base, semantic_floor=f, semantic_ceiling=c, lexical_weight=w, lexical_sure=s,
+    floors = [0.86, 0.87, 0.88]
+    weights = [0.0] if mode == "semantic" else [0.4, 0.5, 0.6]
+    agrees = [1.0] if mode == "semantic" else [0.2, 0.25, 0.3, 0.35, 0.4, 0.5]
+    thresholds = [round(0.4 + 0.05 * i, 2) for i in range(11)] if mode == "semantic" else thresholds[2:11]
+    for f, w, a, t, m in itertools.product(floors, weights, agrees, thresholds, margins[1:]):
+        yield dataclasses.replace(base, semantic_floor=f, lexical_weight=w, agree_threshold=a,
                                   fused_threshold=t, fused_margin=m)
 
 
@@ -185,7 +185,7 @@ def row(suite: str, subset: str, mode: str, c: dict) -> str:
 
 def settings_line(s: BotSettings) -> str:
     return (f"threshold={s.threshold} menu_margin={s.menu_margin} fused_threshold={s.fused_threshold} "
-            f"fused_margin={s.fused_margin} lexical_weight={s.lexical_weight} lexical_sure={s.lexical_sure} "
+            f"fused_margin={s.fused_margin} agree_threshold={s.agree_threshold} lexical_weight={s.lexical_weight} lexical_sure={s.lexical_sure} "
             f"semantic_floor={s.semantic_floor} semantic_ceiling={s.semantic_ceiling}")
 
 

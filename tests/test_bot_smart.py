@@ -72,9 +72,18 @@ def test_close_runner_up_offers_a_menu():
 def test_below_threshold_is_default():
     fused = fuse([lex(1, 0.1, 1)], [near(1, 0.85, 1)], S, "fused")
     assert decide(fused, S, "fused").rule == "default"
-    strict = dataclasses.replace(S, fused_threshold=0.99)
+    strict = dataclasses.replace(S, fused_threshold=0.99, agree_threshold=0.99)
     fused = fuse([lex(1, 0.5, 1)], [near(1, 0.94, 1)], strict, "fused")
     assert decide(fused, strict, "fused").reason == "below-threshold"
+
+
+def test_agreement_of_both_stages_needs_less_score():
+    settings = dataclasses.replace(S, fused_threshold=0.6, agree_threshold=0.3)
+    agreeing = fuse([lex(1, 0.3, 1)], [near(1, settings.semantic_floor + 0.04, 1)], settings, "fused")
+    assert 0.3 <= agreeing[0].score < 0.6
+    assert decide(agreeing, settings, "fused").reason == "agree"
+    split = fuse([lex(1, 0.3, 1), lex(2, 0.2, 2)], [near(2, settings.semantic_floor + 0.04, 1)], settings, "fused")
+    assert decide(split, settings, "fused").rule == "default"  # the same scores without agreement
 
 
 def test_modes_use_one_stage_each():

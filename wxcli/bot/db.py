@@ -92,6 +92,7 @@ class CompiledBot:
         self.branches = [Branch(*row) for row in conn.execute(
             "SELECT name, address, phone, lat, lng, hours FROM branches ORDER BY id")]
         self.sounds = dict(conn.execute("SELECT sound, word FROM pinyin"))
+        self.sound_words = frozenset(self.sounds.values())
         self.semantic, self.semantic_problem = (
             embed.open_semantic(self.path, meta.get("vectors")) if self.settings.smart != "lexical" else (None, None))
 

@@ -315,7 +315,8 @@ def decide(candidates: Sequence[Candidate], settings: BotSettings, mode: str) ->
     """Answer, menu or ``default`` from fused candidates (pure: the calibration
     in benchmarks/bot_quality.py replays it over many settings).
 
-    - below the threshold → ``default`` (*below-threshold*);
+    - below the threshold → ``default`` (*below-threshold*); when both stages
+      rank the same answer first, the lower ``agree_threshold`` is enough;
     - both stages confident about different answers → a menu of the two (*disagree*);
     - the runner-up within the margin → a menu (*close*);
     - otherwise the best (*agree* when it is both stages' first, else *fused*,
@@ -325,9 +326,12 @@ def decide(candidates: Sequence[Candidate], settings: BotSettings, mode: str) ->
         threshold, margin = settings.threshold, settings.menu_margin
     else:
         threshold, margin = settings.fused_threshold, settings.fused_margin
-    if not candidates or candidates[0].score < threshold:
+    if not candidates:
         return Decision("default", "below-threshold")
     top = candidates[0]
+    agree = mode == "fused" and top.lexical_rank == 1 and top.semantic_rank == 1
+    if top.score < (min(threshold, settings.agree_threshold) if agree else threshold):
+        return Decision("default", "below-threshold")
     size = settings.menu_size
     if mode == "fused":
         lex_top = min(candidates, key=lambda c: c.lexical_rank or 99)
@@ -342,7 +346,6 @@ def decide(candidates: Sequence[Candidate], settings: BotSettings, mode: str) ->
         return Decision("menu", "close", menu=(top.answer, *(c.answer for c in close)))
     if mode != "fused":
         return Decision("smart", mode, answer=top.answer)
-    agree = top.lexical_rank == 1 and top.semantic_rank == 1
     return Decision("smart", "agree" if agree else "fused", answer=top.answer)
 
 
@@ -397,7 +400,7 @@ def keyword_match(bot: CompiledBot, text: str) -> tuple[Match | None, str | None
     if found is not None:
         return found, None
     found = match_contains(bot, text)
-    fixed = typos.correct(normalize(text), bot.sounds)
+    fixed = typos.correct(normalize(text), bot.sounds, bot.sound_words)
     corrected = fixed if fixed != normalize(text) else None
     if corrected is not None:
         better = match_exact(bot, corrected) or match_contains(bot, corrected)

@@ -47,6 +47,8 @@ class BotSettings:
     """``fused`` (lexical + semantic), ``lexical`` or ``semantic``; without the model, lexical."""
     fused_threshold: float = 0.5
     """Fused score (0–1) below which the ``default`` answer is given."""
+    agree_threshold: float = 0.3
+    """Fused score enough to answer when both stages rank the same answer first."""
     fused_margin: float = 0.1
     """Fused candidates within this score of the best are offered in a menu."""
     lexical_weight: float = 0.5
@@ -116,6 +118,7 @@ def bot_settings(section: dict) -> BotSettings:
         smart=_choice(section, "smart", base.smart, SMART_MODES),
         fused_threshold=_number(section, "fused_threshold", base.fused_threshold, float, 0, 1),
         fused_margin=_number(section, "fused_margin", base.fused_margin, float, 0, 1),
+        agree_threshold=_number(section, "agree_threshold", base.agree_threshold, float, 0, 1),
         lexical_weight=_number(section, "lexical_weight", base.lexical_weight, float, 0, 1),
         lexical_sure=_number(section, "lexical_sure", base.lexical_sure, float, 0, 1),
         semantic_floor=_number(section, "semantic_floor", base.semantic_floor, float, 0, 1),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from wxcli.slug import _pinyin
 
@@ -51,7 +51,7 @@ def pinyin_rows(token_lists: Iterable[str]) -> list[tuple[str, str]]:
     return [(sound, word) for sound, word in by_sound.items() if word is not None]
 
 
-def _is_word(text: str, known: Mapping[str, str]) -> bool:
+def _is_word(text: str, known: Container[str]) -> bool:
     from wxcli.bot.text import base_tokenizer
 
     return bool(base_tokenizer().FREQ.get(text)) or text in known
@@ -78,16 +78,16 @@ def _loose_characters(text: str) -> list[bool]:
     return loose
 
 
-def correct(text: str, sounds: Mapping[str, str], vocabulary: Mapping[str, str] | None = None) -> str:
+def correct(text: str, sounds: Mapping[str, str], vocabulary: Container[str] | None = None) -> str:
     """``text`` with homophone typos replaced by the knowledge-base words they sound like.
 
-    ``sounds`` maps a pinyin to its word; ``vocabulary`` (word → word) says
-    which words the knowledge base has (default: the values of ``sounds``).
+    ``sounds`` maps a pinyin to its word; ``vocabulary`` holds the knowledge
+    base's words (default: the values of ``sounds``; pass a set when calling often).
     Longest windows first, left to right, never overlapping.
     """
     if not sounds or not any(_hanzi(c) for c in text):
         return text
-    known = vocabulary if vocabulary is not None else {w: w for w in sounds.values()}
+    known = vocabulary if vocabulary is not None else frozenset(sounds.values())
     loose = _loose_characters(text)
     out: list[str] = []
     i = 0
