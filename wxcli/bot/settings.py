@@ -45,13 +45,13 @@ class BotSettings:
     # --calibrate`` on benchmarks/eval (the sample bank's suite).
     smart: str = "fused"
     """``fused`` (lexical + semantic), ``lexical`` or ``semantic``; without the model, lexical."""
-    fused_threshold: float = 0.5
+    fused_threshold: float = 0.65
     """Fused score (0–1) below which the ``default`` answer is given."""
-    agree_threshold: float = 0.3
+    agree_threshold: float = 0.4
     """Fused score enough to answer when both stages rank the same answer first."""
-    fused_margin: float = 0.1
+    fused_margin: float = 0.03
     """Fused candidates within this score of the best are offered in a menu."""
-    lexical_weight: float = 0.5
+    lexical_weight: float = 0.6
     """Share of the lexical score in the fused score (the rest is the calibrated similarity)."""
     lexical_sure: float = 0.9
     """Lexical score at and above which (with a clear margin) the message is not embedded at all."""

@@ -125,6 +125,10 @@ def serve(
 
     if server and server not in serving.SERVERS:
         raise typer.BadParameter(f"未知的服务器 {server}，可选：{', '.join(serving.SERVERS)}", param_hint="--server")
+    from wxcli.cli.review import semantic_notice
+
+    if semantic := semantic_notice(project):
+        log(f"注意：{semantic}")
     try:
         if watch:
             from wxcli.server import make_app
@@ -138,10 +142,6 @@ def serve(
             return
         if not project.db_path.is_file():
             log("build/wx.db 还不存在：先运行 wx build，回调才有应答。")
-        from wxcli.cli.review import semantic_notice
-
-        if semantic := semantic_notice(project):
-            log(f"注意：{semantic}")
         chosen = server or serving.default_server()
         processes = f"{workers} 个工作进程" if chosen in ("uwsgi", "gunicorn") else "单进程"
         log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{processes}，Ctrl+C 停止）")
