@@ -56,8 +56,9 @@ def test_both_stages_agreeing_answer():
 
 
 def test_confident_stages_that_disagree_offer_a_menu_of_both():
-    fused = fuse([lex(1, 0.7, 1)], [near(2, 0.96, 1), near(1, 0.86, 2)], S, "fused")
-    decision = decide(fused, S, "fused")
+    settings = dataclasses.replace(S, fused_threshold=0.4)
+    fused = fuse([lex(1, 0.7, 1)], [near(2, 0.96, 1), near(1, 0.86, 2)], settings, "fused")
+    decision = decide(fused, settings, "fused")
     assert decision.rule == "menu" and decision.reason == "disagree"
     assert set(decision.menu) == {1, 2}
 
