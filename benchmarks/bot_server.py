@@ -149,6 +149,28 @@ def wrk(url: str, args: list[str], *, duration: int, connections: int, threads: 
     return rps, p50, p99, errors, requests
 
 
+def wait_ready(url: str, timeout: float = 300) -> None:
+    """Until the app answers a signed message: the port opens before uWSGI has
+    loaded the app (jieba, the model, the index), which takes a while on a busy machine."""
+    import hashlib
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ts, nonce = str(int(time.time())), str(time.time_ns())
+        signature = hashlib.sha1("".join(sorted([bot_data.BENCH_TOKEN, ts, nonce])).encode()).hexdigest()
+        body = (f"<xml><ToUserName>gh_bench</ToUserName><FromUserName>ready</FromUserName><CreateTime>{ts}"
+                f"</CreateTime><MsgType>text</MsgType><Content>你好</Content><MsgId>{nonce}</MsgId></xml>").encode()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"{url}?signature={signature}&timestamp={ts}&nonce={nonce}", body), timeout=30) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the app did not answer")
+
+
 class Server:
     def __init__(self, command: list[str], cwd: Path, port: int, extra_env: dict | None = None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("WX_")} | (extra_env or {})
@@ -157,6 +179,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}/wechat"
         self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(port, self.process)
+        wait_ready(self.url)
 
     def memory(self) -> tuple[float, float]:
         return memory_mb(self.process.pid)
