@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--repeat", type=int, default=2, help="alternating keyword runs, ours vs WeRoBot")
     parser.add_argument("--no-werobot", action="store_true")
-    parser.add_argument("--warmup", type=int, default=20,
+    parser.add_argument("--warmup", type=int, default=60,
                         help="seconds of the pool of 300 before it is measured (each worker embeds it once)")
     parser.add_argument("--real-vectors", action="store_true",
                         help="embed the generated phrasings with the model (slow) instead of synthetic vectors")
@@ -388,8 +388,9 @@ def main(argv: list[str] | None = None) -> int:
                 wrk(server.url, scenarios["keyword"], duration=2, connections=opts.connections, threads=opts.threads)
                 mine = []
                 for name, args in scenarios.items():
-                    if name == "smart-pool300":  # every worker has asked the model about the pool once
-                        wrk(server.url, args, duration=opts.warmup, connections=opts.connections, threads=opts.threads)
+                    if name in ("smart", "smart-pool300"):  # every worker has asked the model about each question once
+                        warmup = opts.warmup if name == "smart-pool300" else max(2, opts.warmup // 6)
+                        wrk(server.url, args, duration=warmup, connections=opts.connections, threads=opts.threads)
                     mine.append(measure(server, "wxcli", size, name, args, opts))
                 one = argparse.Namespace(**{**vars(opts), "connections": 1, "threads": 1})
                 mine.append(measure(server, "wxcli", size, "smart-all-new c1", scenarios["smart-all-new"], one))
