@@ -12,7 +12,9 @@ Tables: ``meta``, ``answers``, ``keywords`` (exact/contains in canonical form,
 regex as written), ``docs`` (segmented keywords, questions and titles),
 ``postings`` (each word's docs, packed — see :func:`pack_postings`),
 ``answer_features`` (each answer's words and characters), ``terms`` (how many
-answers use each word or character), ``flows``, ``branches``.
+answers use each word or character), ``pinyin`` (each word's sound, for
+homophone typos), ``flows``, ``branches``; the ``vectors`` meta entry names the
+embedding index written beside the database (:mod:`wxcli.bot.embed`).
 """
 
 from __future__ import annotations

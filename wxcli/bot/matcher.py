@@ -5,19 +5,27 @@
 - **contains / regex** — every keyword occurring in the message, found in one
   Aho–Corasick pass (time grows with the message, not with the number of
   keywords), plus the regex keywords; the longest match wins, then the earliest.
-- **smart** — the message is segmented (jieba, synonyms canonical, stop words
-  dropped); BM25 over the compiled posting lists picks candidate phrasings
-  among keywords, example questions and article titles (:func:`top_docs`), and
-  each candidate answer is scored 0–1 by how much of the message's information
-  (IDF weight of its words and, at half weight, characters) its phrasings
-  cover, and how close its best phrasing is (see :func:`smart_candidates`).
-  Raw BM25 is unbounded and shifts with the corpus, so it ranks candidates but
-  does not decide; the 0–1 score is what the threshold and the menu margin
-  compare.
+  Both are tried again on the message with homophone typos corrected
+  (:mod:`wxcli.bot.typos`) when that finds a longer keyword.
+- **smart**, two stages fused (:func:`fuse`, :func:`decide`):
+
+  - *lexical* — the message is segmented (jieba, synonyms canonical, stop
+    words dropped); BM25 over the compiled posting lists picks candidate
+    phrasings among keywords, example questions and article titles
+    (:func:`top_docs`), and each candidate answer is scored 0–1 by how much of
+    the message's information (IDF weight of its words and, at half weight,
+    characters) its phrasings cover, and how close its best phrasing is (see
+    :func:`smart_candidates`). Raw BM25 is unbounded and shifts with the
+    corpus, so it ranks candidates but does not decide.
+  - *semantic* — the message's embedding against every phrasing's, through an
+    approximate-nearest-neighbour index (:func:`semantic_candidates`); the
+    cosine similarity is calibrated onto 0–1 between ``semantic_floor`` and
+    ``semantic_ceiling``. Skipped when the lexical stage is already sure.
 
 Below the threshold the caller gives the ``default`` answer (a wrong answer is
 worse than “I don't know”); when the runner-up is within the margin of the
-best, a numbered “您是不是想问” menu is offered instead of guessing.
+best, or the two stages are each sure of a different answer, a numbered
+“您是不是想问” menu is offered instead of guessing.
 """
 
 from __future__ import annotations
