@@ -14,7 +14,6 @@ import typer
 from rich.table import Table
 
 from wxcli.cli._common import console, err_console, handle_errors, print_json, project_here
-from wxcli.errors import WxError
 
 answers_app = typer.Typer(help="应答：从未答复的问题补充问法。", no_args_is_help=True)
 
@@ -105,5 +104,3 @@ def add_question(
     else:
         console.print(f"{shown}:{added.line}:\n+ {added.new}", markup=False, highlight=False)
 
-
-__all__ = ["register", "WxError"]
