@@ -73,6 +73,8 @@ class CompiledBot:
         self._pool = ConnectionPool(self._open)
         self._answers: dict[int, AnswerRef] = {}
         self._df: dict[str, int] = {}
+        self.memo: dict = {}
+        """The matcher's results by (settings, message) — see :func:`wxcli.bot.matcher.match_text`."""
         with self.connection() as conn:
             self._load(conn)
 

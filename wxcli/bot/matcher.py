@@ -58,6 +58,8 @@ SEMANTIC_DOCS = 40
 SEMANTIC_ANSWERS = 8
 """Answers the semantic stage proposes for fusion."""
 CANDIDATES_SHOWN = 5
+MEMO_SIZE = 4096
+"""Messages whose match is kept per compiled bot."""
 COMMON_TERM_SHARE = 0.05
 """Words in more than this share of answers (and more than 200) are not used to fetch
 candidates — they would make retrieval scan a large part of the index — but still
@@ -420,9 +422,24 @@ def keyword_match(bot: CompiledBot, text: str) -> tuple[Match | None, str | None
 
 def match_text(bot: CompiledBot, text: str) -> Match | None:
     """The matching order after events and sessions: exact → regex/contains → smart,
-    the keywords tried again on the homophone-corrected message when it differs."""
+    the keywords tried again on the homophone-corrected message when it differs.
+
+    The result is a pure function of the compiled bot, its settings and the
+    text, so it is kept per bot (:attr:`CompiledBot.memo`): a question asked
+    again — most are — costs one dictionary lookup."""
     if not text or not text.strip():
         return None
+    key = (bot.settings, text)
+    found = bot.memo.get(key)
+    if found is None:
+        found = _match_text(bot, text)
+        if len(bot.memo) >= MEMO_SIZE:
+            bot.memo.clear()  # cheap and thread-safe; the frequent questions come back at once
+        bot.memo[key] = found
+    return found
+
+
+def _match_text(bot: CompiledBot, text: str) -> Match:
     found, corrected = keyword_match(bot, text)
     if found is not None:
         return found
