@@ -113,3 +113,28 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
             """).lstrip(), encoding="utf-8")
     return BenchProject(root=root, answers=answers, keywords=keywords, questions=questions, replies=replies,
                         loose=loose)
+
+
+def synthetic_vectors(root: Path) -> None:
+    """Fill the project's embedding cache with seeded random unit vectors for every
+    keyword and example question, so the compiler indexes them without running
+    the model over 400,000 generated phrasings (hours on two cores). Messages are
+    still embedded by the real model at answer time, and the index is searched
+    as usual: what is measured is the serving cost, not the answers' quality."""
+    import numpy as np
+    import yaml
+
+    from wxcli.bot.embed import DIM, EmbeddingCache, text_key
+
+    texts = []
+    for path in sorted((root / "flows" / "answers").glob("*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            texts += [str(t) for t in (item.get("keywords") or []) + (item.get("questions") or [])]
+    rng = np.random.default_rng(11)
+    cache = EmbeddingCache(root / "build" / "cache" / "embeddings.db")
+    for start in range(0, len(texts), 10000):
+        chunk = texts[start:start + 10000]
+        rows = rng.normal(size=(len(chunk), DIM)).astype(np.float32)
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        cache.put_many([(text_key(t), row.tobytes()) for t, row in zip(chunk, rows)])
+    cache.close()

@@ -300,31 +300,6 @@ def compare_servers(opts, workdir: Path) -> int:
     return 0
 
 
-def synthetic_vectors(root: Path) -> None:
-    """Fill the project's embedding cache with seeded random unit vectors for every
-    keyword and example question, so the compiler indexes them without running
-    the model over 400,000 generated phrasings (hours on two cores). Messages are
-    still embedded by the real model at answer time, and the index is searched
-    as usual: what is measured is the serving cost, not the answers' quality."""
-    import numpy as np
-    import yaml
-
-    from wxcli.bot.embed import DIM, EmbeddingCache, text_key
-
-    texts = []
-    for path in sorted((root / "flows" / "answers").glob("*.yml")):
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
-            texts += [str(t) for t in (item.get("keywords") or []) + (item.get("questions") or [])]
-    rng = np.random.default_rng(11)
-    cache = EmbeddingCache(root / "build" / "cache" / "embeddings.db")
-    for start in range(0, len(texts), 10000):
-        chunk = texts[start:start + 10000]
-        rows = rng.normal(size=(len(chunk), DIM)).astype(np.float32)
-        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-        cache.put_many([(text_key(t), row.tobytes()) for t, row in zip(chunk, rows)])
-    cache.close()
-
-
 def measure(server: Server, label: str, answers: int, scenario: str, args: list[str], opts) -> Result:
     before = cpu_seconds(server.process.pid)
     rps, p50, p99, errors, requests = wrk(server.url, args, duration=opts.duration, connections=opts.connections,
@@ -367,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in opts.sizes:
             generated = bot_data.write_project(workdir / f"answers-{size}", size)
             if not opts.real_vectors:
-                synthetic_vectors(generated.root)
+                bot_data.synthetic_vectors(generated.root)
             compiled = compile_project(load_project(generated.root, environ={}))
             print(f"{size:,} answers compiled in {compiled.seconds:.1f} s", flush=True)
             step = max(1, len(generated.keywords) // 50)
