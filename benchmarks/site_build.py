@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import site_corpus as corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+WX_BUILD = "`wx build` (site + bot db + review page)"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -238,25 +239,30 @@ def table(results: list[tuple[int, dict]]) -> str:
 
 
 def ratios(results: list[tuple[int, dict]]) -> str:
+    """How many times faster than the faster peer each wxcli command is, per size."""
     lines = [
-        "| articles | cold: Hugo ÷ wxcli | cold: Pelican ÷ wxcli | warm: Hugo ÷ wxcli | no change: fastest peer ÷ wxcli "
-        "| one edit, command: fastest peer ÷ wxcli | one edit, watch mode: hugo server ÷ wx serve --watch |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| articles | wxcli command | cold: Hugo ÷ wxcli | cold: Pelican ÷ wxcli | warm: Hugo ÷ wxcli "
+        "| no change: fastest peer ÷ wxcli | one edit, command: fastest peer ÷ wxcli "
+        "| one edit, watch mode: hugo server ÷ wx serve --watch |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    sizes = sorted({size for size, _ in results})
-    for size in sizes:
+    for size in sorted({size for size, _ in results}):
         rows = {row["tool"]: row for s, row in results if s == size}
-        ours, hugo, pelican = rows.get("wxcli"), rows.get("Hugo"), rows.get("Pelican")
-        if not (ours and hugo and pelican):
+        hugo, pelican = rows.get("Hugo"), rows.get("Pelican")
+        if not (hugo and pelican):
             continue
         best_nochange = min(hugo["nochange"].seconds, pelican["nochange"].seconds)
         best_edit = min(hugo["edit"].seconds, pelican["edit"].seconds)
-        lines.append(
-            f"| {size:,} | {hugo['cold'].seconds / ours['cold'].seconds:.1f}× | "
-            f"{pelican['cold'].seconds / ours['cold'].seconds:.1f}× | {hugo['warm'].seconds / ours['warm'].seconds:.1f}× | "
-            f"{best_nochange / ours['nochange'].seconds:.1f}× | {best_edit / ours['edit'].seconds:.1f}× | "
-            f"{hugo['server'] / ours['server']:.1f}× |"
-        )
+        for tool in ("wxcli", WX_BUILD):
+            ours = rows.get(tool)
+            if not ours:
+                continue
+            watch = f"{hugo['server'] / ours['server']:.1f}×" if "server" in ours else "—"
+            lines.append(
+                f"| {size:,} | {tool} | {hugo['cold'].seconds / ours['cold'].seconds:.1f}× | "
+                f"{pelican['cold'].seconds / ours['cold'].seconds:.1f}× | {hugo['warm'].seconds / ours['warm'].seconds:.1f}× | "
+                f"{best_nochange / ours['nochange'].seconds:.1f}× | {best_edit / ours['edit'].seconds:.1f}× | {watch} |"
+            )
     return "\n".join(lines)
 
 
@@ -308,7 +314,7 @@ def main() -> None:
                 if "wx-build" in tools:
                     command = [sys.executable, "-m", "wxcli", "build"]
                     results.append((size, best_of(args.repeat, lambda: corpus.write_wxcli(root, articles), lambda: bench_wxcli(
-                        root, corpus.wxcli_article(root, target), env, command, "`wx build` (site + bot db)"))))
+                        root, corpus.wxcli_article(root, target), env, command, WX_BUILD))))
                     print(f"{size} wx build done", file=sys.stderr)
             if "pelican" in tools:
                 root = base / f"{size}-pelican"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 WX_TOML = """[site]
@@ -64,3 +66,21 @@ def write_project(root: Path, *, git: bool = False) -> Path:
         run("-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
         run("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init")
     return root
+
+
+def editor_script(tmp_path, monkeypatch, *versions):
+    """An $EDITOR that writes the given texts on successive runs."""
+    state = tmp_path / "editor-runs"
+    script = tmp_path / "fake_editor.py"
+    script.write_text(
+        "import sys, pathlib, json\n"
+        f"state = pathlib.Path({str(state)!r})\n"
+        "n = int(state.read_text()) if state.exists() else 0\n"
+        f"versions = json.loads({json.dumps(json.dumps(list(versions)))})\n"
+        "pathlib.Path(sys.argv[1]).write_text(versions[min(n, len(versions) - 1)], encoding='utf-8')\n"
+        "state.write_text(str(n + 1))\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    return state

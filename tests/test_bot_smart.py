@@ -123,9 +123,16 @@ SOUNDS = dict(typos.pinyin_rows(["信用卡 还款", "网点 营业 时间", "�
     ("信用卡还宽", "信用卡还款"),
     ("网点营叶时间", "网点营业时间"),
     ("挂矢", "挂失"),
+    ("信用卡怎么换款", "信用卡怎么还款"),  # 还款 read as a phrase: huan kuan
 ])
 def test_homophone_typos_become_the_words_they_sound_like(typed, meant):
     assert typos.correct(typed, SOUNDS) == meant
+
+
+def test_words_sound_as_phrases_not_character_by_character():
+    assert typos.word_sound("还款") == "huan kuan"
+    assert typos.word_sound("银行") == "yin hang"
+    assert dict(typos.pinyin_rows(["还款 银行"])) == {"huan kuan": "还款", "yin hang": "银行"}
 
 
 def test_real_words_are_never_corrected():
@@ -247,6 +254,37 @@ def test_compile_embeds_only_changed_texts_and_reports_progress(tmp_path, monkey
     compile_project(project)
     assert model.embedded[cold:] == ["卡片不知道丢哪儿了"]
     assert path.is_file()
+
+
+def test_only_a_model_change_recompiles_the_database(tmp_path, monkeypatch):
+    """The sources as they were, the model different: wx.db is built again (with its vectors)."""
+    project = make_bot_project(tmp_path, compile=False)
+    compile_project(project)  # the model disabled: no vectors
+    first = project.db_path.stat().st_ino
+    compile_project(project)
+    assert project.db_path.stat().st_ino == first  # nothing changed, nothing rebuilt
+    model = CountingModel()
+    monkeypatch.setattr(embed, "load_model", lambda threads=1: model)
+    monkeypatch.delenv(embed.DISABLE_ENV)  # the model can run now
+    compile_project(project)
+    assert project.db_path.stat().st_ino != first and model.embedded
+    conn = sqlite3.connect(project.db_path)
+    meta = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'vectors'").fetchone()[0])
+    conn.close()
+    assert meta["count"] == len(model.embedded)
+
+
+def test_wx_build_embeds_through_the_one_build_with_progress(tmp_path, monkeypatch):
+    from wxcli.build import build_project
+
+    model = CountingModel()
+    monkeypatch.setattr(embed, "load_model", lambda threads=1: model)
+    monkeypatch.delenv(embed.DISABLE_ENV)
+    project = make_bot_project(tmp_path, compile=False)
+    steps = []
+    build_project(project, progress=lambda stage, done, total: steps.append((stage, done, total)))
+    assert model.embedded and (len(model.embedded), len(model.embedded)) in [(d, t) for _, d, t in steps]
+    assert any((project.build_dir / "vectors").glob("*.usearch"))
 
 
 # ---------------------------------------------------------------- with the real model

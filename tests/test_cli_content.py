@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cms_project import write_project
+from cms_project import editor_script, write_project
 from wxcli.cli import _common, app
 
 runner = CliRunner()
@@ -33,24 +33,6 @@ def wx(*args, input=None):
 def interactive(monkeypatch):
     monkeypatch.setattr(_common, "is_interactive", lambda: True)
     monkeypatch.setattr("wxcli.cli.content.is_interactive", lambda: True)
-
-
-def editor_script(tmp_path, monkeypatch, *versions):
-    """An $EDITOR that writes the given texts on successive runs."""
-    state = tmp_path / "editor-runs"
-    script = tmp_path / "fake_editor.py"
-    script.write_text(
-        "import sys, pathlib, json\n"
-        f"state = pathlib.Path({str(state)!r})\n"
-        "n = int(state.read_text()) if state.exists() else 0\n"
-        f"versions = json.loads({json.dumps(json.dumps(list(versions)))})\n"
-        "pathlib.Path(sys.argv[1]).write_text(versions[min(n, len(versions) - 1)], encoding='utf-8')\n"
-        "state.write_text(str(n + 1))\n",
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
-    monkeypatch.delenv("VISUAL", raising=False)
-    return state
 
 
 def test_init_creates_a_working_project(tmp_path):
@@ -128,7 +110,7 @@ def test_set_changes_only_the_named_lines(site):
     assert after[:3] == before[:3] and after[3] == "tags: [网点, 春节]" and after[4] == "pinned: true"
     assert after[5:] == before[4:]
     bad = wx("article", "set", "chunjie-yingye", "--date", "2026-02-30")
-    assert bad.exit_code == 1 and "无法识别的日期" in bad.output
+    assert bad.exit_code == 1 and "2026年2月只有 28 天" in bad.output
     moved = wx("article", "set", "chunjie-yingye", "--column", "card")
     assert moved.exit_code == 0 and (site / "content/card/chunjie-yingye.md").exists()
 

@@ -50,7 +50,8 @@ def test_loads_columns_and_articles(project):
 
 def test_dates_without_offset_use_the_site_timezone():
     assert parse_date("2026-11-20 09:30", SHANGHAI).utcoffset().total_seconds() == 8 * 3600
-    assert parse_date("2026-11-20T09:30+00:00", SHANGHAI).hour == 9
+    converted = parse_date("2026-11-20T09:30+00:00", SHANGHAI)  # shown in the site's zone, same instant
+    assert converted.hour == 17 and converted.tzinfo == SHANGHAI
     end = parse_date("2026-11-20", SHANGHAI, end_of_day=True)
     assert (end.hour, end.minute) == (23, 59)
 
@@ -58,7 +59,8 @@ def test_dates_without_offset_use_the_site_timezone():
 @pytest.mark.parametrize(
     "front, line, message",
     [
-        ("title: 标题\ndate: 2026-13-40\n", 3, "无法识别的日期"),
+        ("title: 标题\ndate: 2026-13-40\n", 3, "月份应在 1 到 12 之间"),
+        ("title: 标题\ndate: 下周一\n", 3, "无法识别的日期"),
         ("date: 2026-11-20\n", 2, "缺少必填字段 title"),
         ("title: 标题\n", 2, "缺少必填字段 date"),
         ("title: 标题\ndate: 2026-11-20\ntags: 房贷: 利率\n", 4, "YAML 格式错误"),

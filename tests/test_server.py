@@ -250,6 +250,16 @@ def test_hostile_or_malformed_xml_is_400(server, body):
     assert server.post_raw(body.encode())[0] == 400
 
 
+@pytest.mark.parametrize("create_time", ["9" * 5000, str(2**63), str(2**64 + 5), "1" * 13])
+def test_a_create_time_no_clock_could_give_is_400_with_one_log_line(server, create_time, caplog):
+    caplog.set_level("WARNING", logger="wxcli.server")
+    body = message_xml("u", Content="挂失", create_time=1234).replace("<CreateTime>1234</", f"<CreateTime>{create_time}</")
+    assert server.post_raw(body.encode())[0] == 400
+    lines = [r for r in caplog.records if r.name == "wxcli.server"]
+    assert len(lines) == 1 and "CreateTime" in lines[0].getMessage() and lines[0].exc_info is None
+    assert len(lines[0].getMessage()) < 300
+
+
 def test_oversized_body_is_413(server):
     big = message_xml("a", Content="长" * 30000).encode()
     assert len(big) > 64 * 1024

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -117,6 +118,28 @@ def test_wx_serve_runs_the_site_and_the_callback_on_uwsgi(tmp_path):
     db = sqlite3.connect(project.state_path)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
     db.close()
+
+
+def test_site_paths_no_file_can_have_are_400_or_404_with_one_log_line(tmp_path):
+    project = make_bot_project(tmp_path)
+    project.site_dir.mkdir(parents=True)
+    (project.site_dir / "index.html").write_text("<h1>示例银行微站</h1>", encoding="utf-8")
+    port = free_port()
+    server = Server([sys.executable, "-m", "wxcli", "serve", "--port", str(port)], project.root, port)
+    statuses = {}
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).close()
+        for path in ("/%00", "/a%00.html", "/" + "长" * 100, "/" + "x" * 300, "/card/" + "y" * 300 + "/"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{urllib.parse.quote(path, safe='/%')}", timeout=10)
+            except urllib.error.HTTPError as exc:
+                statuses[path] = exc.code
+    finally:
+        server.stop()
+    assert list(statuses.values()) == [400, 400, 404, 404, 404]
+    log = (project.root / "var" / "uwsgi.log").read_text(encoding="utf-8")
+    assert "Traceback" not in log
+    assert log.count("拒绝请求") == 5
 
 
 @pytest.mark.parametrize("kind", ["uwsgi", "gunicorn"])

@@ -220,3 +220,43 @@ def test_live_reload_shows_changes_and_build_errors(site_project, page):
         page.screenshot(path=str(SCREENSHOTS / "live-reload.png"))
     finally:
         preview.stop()
+
+
+def test_bank_pages_wide_tables_missing_images_and_the_column_bar(site_project, page):
+    """Issue 14.7: a wide table scrolls in its box with the first column kept, a missing image
+    shows its alt text, the column bar shows that it scrolls, and the footer carries ICP and risk text."""
+    wide = "| 项目 | " + " | ".join(f"第{i}档费率说明" for i in range(1, 9)) + " |\n"
+    wide += "|---|" + "---|" * 8 + "\n" + "| 白金卡年费 | " + " | ".join("3600元，刷卡满12次减免" for _ in range(8)) + " |\n"
+    (site_project.content_dir / "card/wide.md").write_text(
+        "---\ntitle: 宽表格\ndate: 2026-02-01 10:00\n---\n说明。\n\n" + wide + "\n![还款流程图](../media/none.png)\n",
+        encoding="utf-8")
+    for number in range(6):
+        (site_project.content_dir / f"lanmu{number}").mkdir()
+        (site_project.content_dir / f"lanmu{number}/_column.md").write_text(
+            f"---\ntitle: 很长的栏目名称{number}\norder: {10 + number}\n---\n简介\n", encoding="utf-8")
+    preview = serve(site_project)
+    try:
+        page.goto(preview.url + "card/wide/")
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        box = page.evaluate("""(() => { const w = document.querySelector('.table-wrap');
+            return [w.scrollWidth, w.clientWidth]; })()""")
+        assert box[0] > box[1] + 100  # the table is wider than its box and scrolls inside it
+        first = page.evaluate("""(() => { const w = document.querySelector('.table-wrap');
+            w.scrollLeft = 300; const cell = w.querySelector('td');
+            return [cell.getBoundingClientRect().left, w.getBoundingClientRect().left, w.scrollLeft]; })()""")
+        assert first[2] > 0 and abs(first[0] - first[1]) < 2  # the first column stays in view
+        image = page.evaluate("""(() => { const i = document.querySelector('.prose img');
+            return [i.complete, i.naturalWidth, i.getBoundingClientRect().height,
+                    getComputedStyle(i, '::before').content]; })()""")
+        assert image[1] == 0 and image[2] > 30 and "还款流程图" in image[3]
+        hint = page.evaluate("getComputedStyle(document.querySelector('.column-nav'), '::after').content")
+        assert "›" in hint
+        nav = page.evaluate("(() => { const u = document.querySelector('.column-nav ul'); return [u.scrollWidth, u.clientWidth]; })()")
+        assert nav[0] > nav[1]
+        footer = page.locator(".site-footer").inner_text()
+        assert "测ICP备00000000号" in footer and "风险提示" in footer and "400-000-0000" in footer
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "fixture-6-wide-table.png"), full_page=True)
+    finally:
+        preview.stop()

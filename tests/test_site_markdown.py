@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wxcli.site.markdown import MarkdownCache, MarkdownRenderer, heading_anchor, rewrite_link
+from wxcli.site.markdown import MarkdownCache, MarkdownRenderer, Ref, heading_anchor, rewrite_link
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +68,15 @@ def test_relative_links_become_site_urls(href, url, kind, target):
     assert (ref.kind, ref.target) == (kind, target)
 
 
-@pytest.mark.parametrize("href", ["https://example.com/a.md", "mailto:a@b.c", "tel:95555", "#top", "/news/x/", "../../etc/passwd"])
+@pytest.mark.parametrize("href", ["https://example.com/a.md", "mailto:a@b.c", "tel:95555", "#top", "../../etc/passwd"])
 def test_external_anchor_and_outside_links_are_left_alone(href):
     assert rewrite_link(href, "news", "") == (href, None)
+
+
+def test_site_path_links_are_kept_for_checking_and_get_the_prefix():
+    assert rewrite_link("/news/x/#a", "card", "") == ("/news/x/#a", Ref("site", "/news/x/", 0, "/news/x/#a"))
+    assert rewrite_link("/news/x/", "card", "/wx")[0] == "/wx/news/x/"
+    assert rewrite_link("/wx/news/x/", "card", "/wx")[0] == "/wx/news/x/"
 
 
 def test_url_prefix_from_base_url_path():

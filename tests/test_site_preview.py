@@ -197,3 +197,69 @@ def test_unchanged_files_answer_304_and_rebuilt_ones_do_not(built):
     build_site(built, workers=1)
     status, _, body = call(app, "/card/annual-fee/", HTTP_IF_NONE_MATCH=tag)
     assert status == 200 and "金卡".encode() in body
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _assert_no_draft(site_dir):
+    for name in ("index.html", "search.json", "sitemap.xml", "feed.xml", "news/index.html", "news/feed.xml"):
+        text = (site_dir / name).read_text(encoding="utf-8")
+        assert "draft-news" not in text and "尚未发布的草稿" not in text, name
+    assert not (site_dir / "news/draft-news").exists()
+
+
+def test_a_drafts_preview_never_touches_the_deployable_site(site_project):
+    build_site(site_project, workers=1)  # what ``wx build`` publishes
+    published = _tree(site_project.site_dir)
+    preview = Preview(site_project, "127.0.0.1", 0, watch=True, drafts=True, log=lambda _m: None).start()
+    try:
+        status, page = fetch(preview.url + "news/draft-news/")
+        assert status == 200 and "草稿正文" in page
+        assert "尚未发布的草稿" in fetch(preview.url)[1]
+        assert "draft-news" in fetch(preview.url + "search.json")[1]
+        draft = site_project.content_dir / "news/draft-news.md"
+        draft.write_text(draft.read_text(encoding="utf-8").replace("草稿正文", "改过的草稿正文"), encoding="utf-8")
+        wait_for(lambda: "改过的草稿正文" in fetch(preview.url + "news/draft-news/")[1])
+        assert _tree(site_project.site_dir) == published
+    finally:
+        preview.stop()
+    assert _tree(site_project.site_dir) == published
+    _assert_no_draft(site_project.site_dir)
+    assert (site_project.build_dir / "preview/site/news/draft-news/index.html").is_file()
+
+
+def test_wx_serve_watch_drafts_from_the_command_line_leaves_build_site_alone(site_project):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wxcli", "serve", "--watch", "--drafts", "--port", str(port)],
+        cwd=site_project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "WX_TOKEN": "token"},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+
+        def draft_page():
+            try:
+                return "草稿正文" in fetch(url + "news/draft-news/")[1]
+            except OSError:
+                return False
+
+        wait_for(draft_page, timeout=60)
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output
+    assert not (site_project.site_dir / "news/draft-news").exists(), output
+    assert (site_project.build_dir / "preview/site/news/draft-news/index.html").is_file()
+    assert not site_project.db_path.exists()  # the drafts bot went to build/preview/wx.db
+    assert (site_project.build_dir / "preview/wx.db").is_file()

@@ -536,6 +536,8 @@ def test_cli_json_matches_the_library(project, conn):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data.pop("database") == "var/state.db"
+    assert data.pop("demo") is False
+    assert data.pop("reach")["handovers"] == 0  # the reach summary (wxcli.reach.report), tested in test_reach_push
     assert data == json.loads(json.dumps(compute(conn, TZ).as_dict()))
 
 

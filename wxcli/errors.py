@@ -16,6 +16,9 @@ class Problem:
     level: str = "error"  # "error" | "warning"
 
     def __str__(self) -> str:
+        """``path:line: message``; ``path: message`` for a problem with the whole file (line 0)."""
+        if self.line <= 0:
+            return f"{self.path}: {self.message}"
         return f"{self.path}:{self.line}: {self.message}"
 
     @property

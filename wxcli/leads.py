@@ -14,7 +14,7 @@ import sqlite3
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from wxcli.bot.compiler import SYNONYMS_FILE
+from wxcli.bot.compiler import NOT_FLOWS
 from wxcli.errors import WxError
 from wxcli.fsutil import atomic_write_bytes
 from wxcli.stats.query import TimeRange
@@ -30,7 +30,7 @@ def defined_flows(flows_dir: Path) -> set[str]:
     flows_dir = Path(flows_dir)
     if not flows_dir.is_dir():
         return set()
-    return {p.stem for p in flows_dir.glob("*.yml") if p.name != SYNONYMS_FILE}
+    return {p.stem for p in flows_dir.glob("*.yml") if p.name not in NOT_FLOWS}
 
 
 def logged_flows(conn: sqlite3.Connection | None) -> set[str]:

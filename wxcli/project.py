@@ -9,13 +9,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wxcli.errors import WxError, display_path
+from wxcli.sourcefiles import read_text
 
 CONFIG_NAME = "wx.toml"
 ENV_OVERRIDES = {
     "WX_TOKEN": "token",
     "WX_APP_ID": "app_id",
     "WX_ENCODING_AES_KEY": "encoding_aes_key",
+    "WX_API_BASE": "api_base",
 }
+DEFAULT_API_BASE = "https://api.weixin.qq.com"
 
 
 class ProjectNotFound(WxError):
@@ -27,6 +30,8 @@ class WechatSettings:
     token: str = ""
     app_id: str = ""
     encoding_aes_key: str = ""
+    api_base: str = DEFAULT_API_BASE
+    """Where WeChat's HTTPS API is (a loopback fake in tests, a proxy in staging)."""
 
     @property
     def safe_mode(self) -> bool:
@@ -91,7 +96,7 @@ def find_root(start: Path | None = None) -> Path:
 def load_config(root: Path) -> dict:
     path = root / CONFIG_NAME
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(path, CONFIG_NAME))
     except tomllib.TOMLDecodeError as exc:
         raise WxError(f"{CONFIG_NAME}: {exc}") from exc
 

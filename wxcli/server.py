@@ -10,11 +10,15 @@ WeChat + bot + state, nothing else:
   answered gets the stored reply and is not logged twice. Any unexpected error
   is logged and answered ``success`` — never a 500 inside WeChat's 5 s window.
 
-State per request: reads only, plus one small WAL transaction (no fsync) when
-the session or leads change; the dedup record, the nonce and the message log go
-to a background writer that commits a batch every 100 ms (visible at once to the
-worker that wrote them, to the others when the batch lands — WeChat retries after
-5 s).
+State per request: one read (nonce, dedup record, session), the answer, then
+one small WAL transaction (no fsync) that re-reads them and, if unchanged,
+claims the message and the nonce and writes reply, session, leads and log rows
+together — before the reply leaves. A retry answered at the same moment by
+another worker (or the original, still in flight) loses that commit and
+returns the winner's reply, so the step and the lead happen once; a changed
+session is answered again from the new one. Log rows wait in ``claims``
+until a worker's :class:`~wxcli.state.LogMover` moves them into the log
+tables (every 100 ms), so a killed worker loses nothing it answered.
 ``build/wx.db`` is reopened when it is replaced, so a rebuild needs no restart.
 
 Mount with ``root.mount("/wechat", make_app(project))`` or
@@ -42,7 +46,10 @@ from wxcli.bot import engine, replies
 from wxcli.bot.db import BotLoader
 from wxcli.bot.settings import ServerSettings, server_settings
 from wxcli.project import Project
-from wxcli.state import Exchange, FlowEventRow, FollowRow, LogWriter, MessageRow, StateStore
+from wxcli.reach import events as reach_events
+from wxcli.reach import handover
+from wxcli.reach.store import unanswered_streak
+from wxcli.state import Exchange, FlowEventRow, FollowRow, LogMover, MessageRow, open_store
 
 log = logging.getLogger("wxcli.server")
 
@@ -55,26 +62,31 @@ class Replay(Exception):
     """A nonce reused inside the replay window by a different request."""
 
 
+def claim_ttl(settings: ServerSettings) -> float:
+    """How long a message or nonce claim must be kept: WeChat's retries, and the replay window twice."""
+    return max(settings.dedup_ttl, settings.replay_window * 2)
+
+
 class _Worker:
-    """What one server process owns: its state connections and log writer."""
+    """What one server process owns: its state connections and log mover."""
 
     def __init__(self, project: Project, settings: ServerSettings):
         self.pid = os.getpid()
-        self.state = StateStore(project.state_path)
-        self.log = LogWriter(project.state_path, housekeeping=self._expire)
+        self.state = open_store(project.state_path, claim_ttl=claim_ttl(settings))
+        self.log = LogMover(self.state, housekeeping=self._expire)
         self._settings = settings
         atexit.register(self._at_exit)
 
     def _at_exit(self) -> None:
-        """Write the last log batch as the process ends. A Ctrl+C reaches every
+        """Move the last log rows as the process ends. A Ctrl+C reaches every
         worker twice (from the terminal and from the stopping server), and the
-        second would cut the write short, so further interrupts are ignored."""
+        second would cut the move short, so further interrupts are ignored."""
         if os.getpid() == self.pid and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.close()
 
     def _expire(self) -> None:
-        self.state.expire(time.time(), dedup_ttl=self._settings.dedup_ttl, nonce_ttl=self._settings.replay_window * 2)
+        self.state.expire(time.time(), ttl=claim_ttl(self._settings))
 
     def close(self) -> None:
         self.log.close()
@@ -110,18 +122,21 @@ class WechatService:
 
     def preload(self) -> None:
         """Load the bot and jieba before a pre-fork server forks, so workers share
-        them, and create var/state.db so workers do not race to make it."""
+        them, and create var/state.db (or the outbox and PostgreSQL's schema) so
+        workers do not race to make it."""
         from wxcli.bot.text import base_tokenizer
 
         base_tokenizer()
         if self.project.db_path.exists():
             self.bots.current()
-        StateStore(self.project.state_path).close()
+        store = open_store(self.project.state_path, claim_ttl=claim_ttl(self.settings))
+        store.prepare()
+        store.close()
 
     def flush(self) -> None:
-        """Write the queued log now (tests, shutdown)."""
+        """Move the queued log rows into the log tables now (tests, shutdown)."""
         if self._worker is not None and self._worker.pid == os.getpid():
-            self._worker.log.flush()
+            self._worker.log.move()
 
     def close(self) -> None:
         if self._worker is not None and self._worker.pid == os.getpid():
@@ -172,6 +187,7 @@ class WechatService:
                 inner = self.crypto.decrypt_request(body, query.get("msg_signature"), query.get("timestamp"), query.get("nonce"))
             msg = wechat.parse_message(inner)
         except wechat.ProtocolError as exc:
+            log.warning("拒绝消息（%d）：%s", exc.status, str(exc)[:200])
             return exc.status, TEXT_TYPE, "bad signature" if exc.status == 403 else "bad xml"
         nonce = (int(query["timestamp"]), str(query.get("nonce")), hashlib.sha256(body).hexdigest())
         try:
@@ -188,32 +204,42 @@ class WechatService:
             xml = self.crypto.encrypt(xml, nonce=secrets.token_hex(8), timestamp=str(int(self.clock())))
         return 200, XML_TYPE, xml
 
+    ATTEMPTS = 5
+    """Answers tried against a session another worker keeps changing before giving up."""
+
     def _answer(self, msg: wechat.Message, nonce: tuple[int, str, str], started: float) -> str:
-        worker = self.worker()
-        state, writer = worker.state, worker.log
+        state = self.worker().state
         ts, nonce_text, digest = nonce
         key = (msg.create_time, msg.dedup_key)
-        known, stored, session = state.lookup(ts, nonce_text, *key, msg.from_user)
-        known = writer.pending_digest(ts, nonce_text) or known
-        pending = writer.pending_reply(*key)
-        stored = pending if pending is not None else stored
-        if known is not None and known != digest:
-            raise Replay(nonce_text)
-        if stored is not None:  # WeChat's retry (or a resend of the same request)
-            return stored or SUCCESS
+        seen = state.lookup(ts, nonce_text, *key, msg.from_user)
         bot = self.bots.current()
-        now = self.clock()
-        outcome = engine.answer(bot, session, msg, now)
-        xml = replies.to_xml(outcome.reply, msg, int(now)) or SUCCESS
-        exchange = Exchange(
-            user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
-            leads=[(now, flow, msg.from_user, data) for flow, data in outcome.leads],
-            dedup=key, reply=xml, nonce=nonce,
-        )
-        state.save(exchange)
-        exchange.rows = self._rows(msg, outcome, now, started)
-        writer.record(exchange)
-        return xml
+        for _ in range(self.ATTEMPTS):
+            if seen.digest is not None and seen.digest != digest:
+                raise Replay(nonce_text)
+            if seen.reply is not None:  # WeChat's retry (or a resend of the same request)
+                return seen.reply or SUCCESS
+            now = self.clock()
+            outcome = engine.answer(bot, seen.session, msg, now)
+            if outcome.unanswered:
+                outcome = handover.escalate(outcome, bot.settings, lambda since: self._unanswered(state, msg, since), now)
+            xml = replies.to_xml(outcome.reply, msg, int(now)) or SUCCESS
+            exchange = Exchange(
+                user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
+                leads=[(now, flow, msg.from_user, data) for flow, data in outcome.leads],
+                dedup=key, reply=xml, nonce=nonce, rows=self._rows(msg, outcome, now, started),
+            )
+            seen = state.commit(exchange, seen)
+            if seen is None:
+                reach_events.observe_at(self.project.state_path, bot.branches, msg, now)
+                return xml
+        raise RuntimeError(f"用户 {msg.from_user} 的会话一直在被其他请求修改")
+
+    @staticmethod
+    def _unanswered(state, msg: wechat.Message, since: float) -> int:
+        if not hasattr(state, "connection"):  # the shared store keeps no local log to count from
+            return 0
+        with state.connection() as conn:
+            return unanswered_streak(conn, msg.from_user, since, 50)
 
     # ------------------------------------------------------------ log
 
@@ -242,11 +268,11 @@ class WechatService:
 
     def _log_error(self, msg: wechat.Message, started: float) -> None:
         try:
-            self.worker().log.add(MessageRow(
+            self.worker().state.save(Exchange(user=msg.from_user, rows=[MessageRow(
                 time=self.clock(), user=msg.from_user, msg_type=msg.msg_type, event=msg.event,
                 text=self._text_of(msg), rule="error", reply_kind="none", unanswered=1,
                 latency_ms=(time.perf_counter() - started) * 1000,
-            ))
+            )]))
         except Exception:
             log.exception("记录出错消息失败")
 
@@ -264,8 +290,10 @@ def _query(text: str) -> dict[str, str]:
     return query
 
 
-def _read_body(environ: dict, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes of the body (enough to know it is too large)."""
+def _read_body(environ: dict, limit: int) -> bytes | None:
+    """At most ``limit + 1`` bytes of the body (enough to know it is too large);
+    ``None`` when the client stopped sending it (the server's read timeout) or
+    went away."""
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""
@@ -275,7 +303,18 @@ def _read_body(environ: dict, limit: int) -> bytes:
         length = -1
     if length > limit:
         return b"\0" * (limit + 1)
-    return stream.read(limit + 1 if length < 0 else length)
+    try:
+        body = stream.read(limit + 1 if length < 0 else length)
+    except (OSError, ValueError) as exc:
+        log.warning("请求体没有读完，已拒绝（400）：%s", exc)
+        return None
+    if 0 < length != len(body):
+        log.warning("请求体不完整（%d/%d 字节），已拒绝（400）", len(body), length)
+        return None
+    return body
+
+
+INCOMPLETE = (400, TEXT_TYPE, "incomplete request body")
 
 
 _PATHS = frozenset({"/wechat", "/", ""})
@@ -307,8 +346,8 @@ class CallbackApp(bottle.Bottle):
                 status, body = self.service.verify(query)
                 content_type = TEXT_TYPE
             else:
-                status, content_type, body = self.service.receive(
-                    query, _read_body(environ, self.service.settings.body_limit))
+                received = _read_body(environ, self.service.settings.body_limit)
+                status, content_type, body = INCOMPLETE if received is None else self.service.receive(query, received)
             data = body.encode("utf-8")
             start_response(_STATUS.get(status) or f"{status} {HTTPStatus(status).phrase}",
                            [("Content-Type", content_type), ("Content-Length", str(len(data)))])
@@ -321,7 +360,7 @@ class CallbackApp(bottle.Bottle):
 
     def _bottle_post(self):
         body = _read_body(bottle.request.environ, self.service.settings.body_limit)
-        status, content_type, text = self.service.receive(bottle.request.query, body)
+        status, content_type, text = INCOMPLETE if body is None else self.service.receive(bottle.request.query, body)
         return bottle.HTTPResponse(text, status=status, headers={"Content-Type": content_type})
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import logging
 import os
 import signal
 import socket
@@ -40,6 +41,11 @@ from wxcli.errors import WxError
 SERVERS = ("uwsgi", "gunicorn", "waitress", "wsgiref")
 PARTS = ("site", "callback")
 WORKER_CLASSES = ("sync", "gthread", "gevent")
+READ_TIMEOUT = 1
+"""Seconds a worker waits for a client's next bytes (headers or body) before
+dropping it. WeChat sends a message in one go; a client that sends headers and
+withholds its body holds a sync worker only this long, so a few idle sockets
+delay a genuine message by at most (idle sockets / workers) seconds."""
 
 
 def default_server() -> str:
@@ -63,7 +69,45 @@ def build(root: Path, part: str = "site"):
         return callback, preload
     from wxcli.site.preview import make_preview_app
 
-    return make_preview_app(project, wechat_app=callback), preload
+    return guard_paths(make_preview_app(project, wechat_app=callback)), preload
+
+
+MAX_PATH_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+"""No file of the site can have a longer name (the file system's limit)."""
+
+
+def _path_refusal(path: str) -> tuple[str, str] | None:
+    """(status line, reason) for a request path no file can answer, else ``None``.
+    ``PATH_INFO`` is latin-1 text, one character per byte."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "400 Bad Request", "路径含控制字符"
+    if len(path) > MAX_PATH_BYTES or max(map(len, path.split("/"))) > MAX_SEGMENT_BYTES:
+        return "404 Not Found", "路径过长"
+    try:
+        path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "400 Bad Request", "路径不是 UTF-8 编码"
+    return None
+
+
+def guard_paths(app):
+    """``app`` behind a check that answers a path with a NUL or control character
+    or bytes that are not UTF-8 (400), or longer than any file name (404) itself, with one log line, instead
+    of letting it reach the file system, which raises on such names."""
+    log = logging.getLogger("wxcli.serving")
+
+    def guarded(environ, start_response):
+        refusal = _path_refusal(environ.get("PATH_INFO", ""))
+        if refusal is None:
+            return app(environ, start_response)
+        status, reason = refusal
+        log.warning("拒绝请求（%s）：%s %r", status[:3], reason, environ.get("PATH_INFO", "")[:80])
+        body = f"{status[4:]}：{reason}".encode("utf-8")
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return guarded
 
 
 def freeze() -> None:
@@ -88,7 +132,7 @@ def uwsgi_options(workers: int, *, host: str, port: int, app: str, timeout: int 
         "--master", "--processes", str(max(1, workers)),
         "--module", app, "--need-app",
         "--single-interpreter", "--enable-threads", "--py-call-osafterfork",
-        "--thunder-lock", "--die-on-term", "--harakiri", str(timeout),
+        "--thunder-lock", "--die-on-term", "--harakiri", str(timeout), "--socket-timeout", str(READ_TIMEOUT),
         "--disable-logging", "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception",
     ]
 

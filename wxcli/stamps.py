@@ -15,30 +15,44 @@ import time
 from pathlib import Path
 
 from wxcli import __version__
+from wxcli.content import COLUMN_FILE, is_column_name
 from wxcli.fsutil import atomic_write_text
 from wxcli.project import CONFIG_NAME, Project
 
-SETTLE_SECONDS = 2.0
+SETTLE_SECONDS = 2
 
 
-def input_signature(project: Project, step: str) -> str | None:
-    digest = hashlib.blake2b(f"{__version__}\0{step}\n".encode(), digest_size=20)
-    newest = 0.0
-    files = [project.root / CONFIG_NAME]
-    for folder in (project.content_dir, project.flows_dir):
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames.sort()
-            files.extend(Path(dirpath) / name for name in sorted(filenames))
-    for path in files:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        newest = max(newest, stat.st_mtime)
-        digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\0{stat.st_ino}\n".encode())
-    if newest > time.time() - SETTLE_SECONDS:
-        return None
-    return digest.hexdigest()
+class SourceScan:
+    """One stat of every source file, from which each step's signature is made
+    (``wx build`` asks for three; the walk over 10,000 articles is done once)."""
+
+    def __init__(self, project: Project):
+        self.files: list[tuple[str, int, int, int, bool]] = []  # path, mtime, size, inode, is an article
+        content = str(project.content_dir)
+        paths = [(str(project.root / CONFIG_NAME), False)]
+        for folder in (project.content_dir, project.flows_dir):
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames.sort()
+                in_column = os.path.dirname(dirpath) == content and is_column_name(os.path.basename(dirpath))
+                paths.extend((os.path.join(dirpath, name), in_column and name.endswith(".md") and name != COLUMN_FILE)
+                             for name in sorted(filenames))
+        for path, article in paths:
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                continue
+            self.files.append((path, stat.st_mtime_ns, stat.st_size, stat.st_ino, article))
+        self.taken_ns = time.time_ns()
+
+    def signature(self, step: str, *, articles: bool = True) -> str | None:
+        """The signature of the sources; without ``articles``, of everything but the article
+        files (``content/<column>/*.md`` other than ``_column.md``)."""
+        chosen = [f for f in self.files if articles or not f[4]]
+        if any(f[1] > self.taken_ns - SETTLE_SECONDS * 1_000_000_000 for f in chosen):
+            return None
+        digest = hashlib.blake2b(f"{__version__}\0{step}\n".encode(), digest_size=20)
+        digest.update("".join(f"{p}\0{m}\0{s}\0{i}\n" for p, m, s, i, _ in chosen).encode())
+        return digest.hexdigest()
 
 
 def recorded(stamp: Path, signature: str | None) -> dict | None:

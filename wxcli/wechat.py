@@ -224,12 +224,17 @@ def _coordinate(fields: Mapping[str, str], name: str, bound: float) -> float | N
     return number
 
 
+CREATE_TIME_DIGITS = 12
+"""A CreateTime is Unix seconds (10 digits until 2286); longer ones are refused
+before ``int()`` (4,300 digits and up raise) or SQLite (2^63 and up overflow) see them."""
+
+
 def message_from_fields(fields: Mapping[str, str]) -> Message:
     """A Message from the flat dict of parse_xml (BadXML when a field is wrong)."""
     msg_type = _required(fields, "MsgType").lower()
     create_time = _required(fields, "CreateTime")
-    if not (create_time.isascii() and create_time.isdigit()):
-        raise BadXML(f"CreateTime 不是整数：{create_time!r}")
+    if not (create_time.isascii() and create_time.isdigit()) or len(create_time) > CREATE_TIME_DIGITS:
+        raise BadXML(f"CreateTime 不是 {CREATE_TIME_DIGITS} 位以内的整数：{create_time[:40]!r}")
     event = _optional(fields, "Event")
     if "Location_X" in fields:  # location message, or location_select event
         lat_name, lng_name = "Location_X", "Location_Y"
@@ -352,6 +357,13 @@ def news_reply(msg: Message, items: list[Mapping[str, str]], now: int | None = N
         for item in items
     ]
     return _reply(msg, "news", _element("ArticleCount", len(articles)) + _element("Articles", articles), now)
+
+
+def transfer_reply(msg: Message, kf_account: str = "", now: int | None = None) -> str:
+    """``transfer_customer_service``: WeChat hands the conversation to human agents
+    (to ``kf_account`` when given, else to whichever agent is on duty)."""
+    body = f"<TransInfo><KfAccount>{cdata(kf_account)}</KfAccount></TransInfo>" if kf_account else ""
+    return _reply(msg, "transfer_customer_service", body, now)
 
 
 def image_reply(msg: Message, media_id: str, now: int | None = None) -> str:

@@ -131,6 +131,14 @@ def reset_model() -> None:
     _load.cache_clear()
 
 
+def model_fingerprint() -> str:
+    """What the compiled vectors depend on besides the texts: the model, and whether
+    it can run here (a build without it has no vectors, and is redone once it can).
+    Cheap: nothing is imported or loaded."""
+    disabled = os.environ.get(DISABLE_ENV, "") not in ("", "0") or cpu_problem() is not None
+    return f"{MODEL_ID}:{'off' if disabled else 'on'}"
+
+
 def text_key(text: str) -> bytes:
     return hashlib.blake2b(f"{MODEL_ID}\0{text}".encode("utf-8"), digest_size=16).digest()
 

@@ -11,7 +11,10 @@ touches a database itself. The order of matching:
    their ``on:`` answer; a CLICK or a non-text message without one gets
    ``default``, other events get no reply. The LOCATION event (WeChat's
    automatic location report) is never answered — ``on: location`` is for
-   a location the user sends.
+   a location the user sends. A CLICK whose key names an answer id or a flow
+   id (the custom menu, flows/menu.yml) starts that answer or flow.
+   Then a text that is exactly a hand-over word (``[bot] handover_words``)
+   is handed to human agents (``transfer_customer_service``).
 2. **active session** — a user inside a flow continues it (unless it timed out
    or they escaped after repeated misses); a user shown a “您是不是想问” menu
    may pick a number.
@@ -33,6 +36,8 @@ from wxcli.bot.branches import ASK_LOCATION, branches_text, nearest
 from wxcli.bot.db import AnswerRef, CompiledBot
 from wxcli.bot.matcher import Match, match_text
 from wxcli.bot.replies import Reply
+from wxcli.reach import events as reach_events
+from wxcli.reach import handover
 from wxcli.state import Session
 
 FALLBACK_DEFAULT = "抱歉，这个问题我暂时还答不上来。您可以换个说法再问，或回复“人工客服”。"
@@ -109,6 +114,8 @@ def _static_reply(form: dict, msg: wechat.Message, bot: CompiledBot) -> Reply:
         return replies.news(form["news"])
     if "image" in form:
         return replies.image(form["image"])
+    if "transfer" in form:
+        return replies.transfer(form["transfer"])
     if "branches" in form:
         if msg.lat is None or msg.lng is None:
             return replies.text(ASK_LOCATION)
@@ -174,6 +181,14 @@ def _event_key(msg: wechat.Message) -> str:
     return event
 
 
+def _menu_key_answer(bot: CompiledBot, on: str) -> AnswerRef | None:
+    """A custom-menu CLICK whose key names an answer id or a flow id (flows/menu.yml)."""
+    kind, _, key = on.partition(":")
+    if kind != "click" or not key:
+        return None
+    return bot.answer_by_name(key) or bot.answer_by_name(f"flow:{key}")
+
+
 def _menu_text(bot: CompiledBot, menu: tuple[int, ...]) -> str:
     lines = [MENU_HEAD]
     lines += [f"{i}. {bot.answer(aid).label}" for i, aid in enumerate(menu, 1)]
@@ -202,7 +217,7 @@ def answer(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: 
         return outcome
     if msg.is_event or not text.strip():
         on = _event_key(msg)
-        ref = bot.event_answer(on)
+        ref = bot.event_answer(on) or _menu_key_answer(bot, on)
         if ref is not None:
             outcome.rule = "event"
             outcome.keyword = on
@@ -212,6 +227,15 @@ def answer(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: 
             outcome.keyword = on
             return outcome
         return _default(bot, msg, session, now, outcome)
+
+    # hand-over words (人工, 转人工) reach a human whatever the user was doing
+    if handover.wants_human(bot.settings, text):
+        outcome.rule = handover.RULE
+        outcome.keyword = text.strip()
+        outcome.reply = handover.transfer_reply(bot.settings)
+        if session is not None:
+            outcome.session, outcome.session_changed = None, True
+        return outcome
 
     # 2. an active session: a flow, or a pending menu
     if session is not None and session.in_flow:
@@ -281,6 +305,7 @@ def converse(bot: CompiledBot, store, msg: wechat.Message, now: float) -> Outcom
     from wxcli.state import Exchange
 
     outcome = answer(bot, store.load_session(msg.from_user), msg, now)
+    reach_events.observe_at(store.path, bot.branches, msg, now)
     store.save(Exchange(user=msg.from_user, session=outcome.session, session_changed=outcome.session_changed,
                         leads=[(now, flow, msg.from_user, data) for flow, data in outcome.leads]))
     return outcome

@@ -18,7 +18,7 @@ EVENT_NEWS_LIMIT = wechat.MAX_NEWS_ITEMS
 
 @dataclass(frozen=True)
 class Reply:
-    kind: str = "none"  # text | news | image | none
+    kind: str = "none"  # text | news | image | transfer | none
     text: str = ""
     star: bool = False
     items: tuple = field(default_factory=tuple)
@@ -31,6 +31,8 @@ class Reply:
             return {"kind": "news", "items": [dict(i) for i in self.items]}
         if self.kind == "image":
             return {"kind": "image", "media_id": self.media_id}
+        if self.kind == "transfer":
+            return {"kind": "transfer", "kf_account": self.text}
         return {"kind": "none"}
 
 
@@ -47,6 +49,11 @@ def news(items) -> Reply:
 
 def image(media_id: str) -> Reply:
     return Reply(kind="image", media_id=media_id)
+
+
+def transfer(kf_account: str = "") -> Reply:
+    """Hand the conversation to human agents (one agent when ``kf_account`` is given)."""
+    return Reply(kind="transfer", text=kf_account)
 
 
 def links_text(items) -> str:
@@ -89,6 +96,8 @@ def to_xml(reply: Reply, msg: wechat.Message, now: int | None = None) -> str | N
         return wechat.news_reply(msg, list(reply.items), now=now)
     if reply.kind == "image" and reply.media_id:
         return wechat.image_reply(msg, reply.media_id, now=now)
+    if reply.kind == "transfer":
+        return wechat.transfer_reply(msg, reply.text, now=now)
     return None
 
 
@@ -108,4 +117,6 @@ def as_plain(reply: Reply) -> str:
         return "\n\n".join(blocks)
     if reply.kind == "image":
         return f"【图片】{reply.media_id}"
+    if reply.kind == "transfer":
+        return f"【转人工客服】{reply.text}".rstrip()
     return "（不回复）"

@@ -63,6 +63,13 @@ class BotSettings:
     """Seconds of silence after which a flow (or a pending menu) is forgotten."""
     max_misses: int = 3
     """Unrecognised replies in a row after which the user leaves the flow."""
+    handover_words: tuple = ("人工", "转人工")
+    """A message that is exactly one of these hands the conversation to human agents."""
+    handover_after: int = 3
+    """Unanswered messages in a row (within ``handover_window``) that hand over; 0 = never."""
+    handover_window: float = 600.0
+    kf_account: str = ""
+    """The agent account (``kf@account``) hand-overs go to; empty = any agent on duty."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +77,10 @@ class BotSettings:
     @classmethod
     def from_dict(cls, data: dict) -> "BotSettings":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "handover_words" in values:
+            values["handover_words"] = tuple(values["handover_words"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -125,10 +135,23 @@ def bot_settings(section: dict) -> BotSettings:
         semantic_ceiling=_number(section, "semantic_ceiling", base.semantic_ceiling, float, 0, 1),
         flow_timeout=_duration(section, "flow_timeout", base.flow_timeout),
         max_misses=_number(section, "max_misses", base.max_misses, int, 1, 100),
+        handover_words=_words(section, "handover_words", base.handover_words),
+        handover_after=_number(section, "handover_after", base.handover_after, int, 0, 50),
+        handover_window=_duration(section, "handover_window", base.handover_window),
+        kf_account=str(section.get("kf_account", base.kf_account)),
     )
     if settings.semantic_ceiling <= settings.semantic_floor:
         raise WxError("wx.toml: [bot] semantic_ceiling 应大于 semantic_floor")
     return settings
+
+
+def _words(section: dict, key: str, default: tuple) -> tuple:
+    if key not in section:
+        return default
+    value = section[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise WxError(f"wx.toml: [bot] {key} 应是文字列表，例如 [\"人工\", \"转人工\"]；写 [] 则关闭")
+    return tuple(v.strip() for v in value)
 
 
 def server_settings(section: dict) -> ServerSettings:

@@ -80,6 +80,16 @@ def strip_edges(text: str) -> str:
     return _EDGE_PUNCT.sub("", text)
 
 
+_SHORT_LIVED = {"indexed": False}
+
+
+def use_indexed_dictionary() -> None:
+    """For a short-lived command (``wx ask``, ``wx test``): look jieba's words up one by one
+    (:mod:`wxcli.bot.lexicon`) instead of loading the whole dictionary. Same words, less start-up."""
+    _SHORT_LIVED["indexed"] = True
+    base_tokenizer.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def base_tokenizer():
     """jieba's dictionary, loaded once per process and never modified.
@@ -88,6 +98,10 @@ def base_tokenizer():
     ``add_word``, so one tokenizer serves every compiled database (and, loaded
     before a pre-fork server forks, is shared by all its workers).
     """
+    if _SHORT_LIVED["indexed"]:
+        from wxcli.bot.lexicon import indexed_tokenizer
+
+        return indexed_tokenizer()
     import jieba
 
     jieba.setLogLevel(60)

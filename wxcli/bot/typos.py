@@ -15,7 +15,7 @@ import functools
 import itertools
 from collections.abc import Container, Iterable, Mapping
 
-from wxcli.slug import _pinyin
+from wxcli.slug import _phrases, _pinyin, _word_pinyin
 
 MIN_WORD, MAX_WORD = 2, 4
 MAX_READINGS = 16
@@ -26,10 +26,13 @@ def _hanzi(char: str) -> bool:
     return "\u4e00" <= char <= "\u9fff"
 
 
-def word_sound(word: str) -> str:
-    """Toneless pinyin of a word read as a phrase (还款 → ``huan kuan``)."""
-    pypinyin = _pinyin()
-    return " ".join(pypinyin.lazy_pinyin(word, style=pypinyin.Style.NORMAL))
+def word_sound(word: str, phrases: dict | None = None) -> str:
+    """Toneless pinyin of a word read as a phrase (还款 → ``huan kuan``, not ``hai kuan``).
+
+    pypinyin is loaded without its phrase dictionary (:func:`wxcli.slug._pinyin`),
+    so the phrases are looked up for the words at hand: ``phrases`` when the
+    caller read them for many words at once."""
+    return " ".join(_word_pinyin(word, _phrases(word) if phrases is None else phrases, _pinyin()))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -44,9 +47,10 @@ def pinyin_rows(token_lists: Iterable[str]) -> list[tuple[str, str]]:
     space-separated tokens; a sound shared by two words is left out (ambiguous)."""
     words = sorted({w for tokens in token_lists for w in tokens.split(" ")
                     if MIN_WORD <= len(w) <= MAX_WORD and all(_hanzi(c) for c in w)})
+    phrases = _phrases(" ".join(words))  # one pass over pypinyin's phrase file for every word
     by_sound: dict[str, str | None] = {}
     for word in words:
-        sound = word_sound(word)
+        sound = word_sound(word, phrases)
         by_sound[sound] = None if sound in by_sound else word
     return [(sound, word) for sound, word in by_sound.items() if word is not None]
 

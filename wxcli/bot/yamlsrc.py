@@ -111,3 +111,17 @@ def load(text: str):
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
         raise YamlError(line, f"YAML 格式错误：{reason}") from None
+
+
+def load_file(path, shown: str):
+    """Read and parse one YAML file (through :func:`wxcli.sourcefiles.read_text`);
+    a file that cannot be read, is not UTF-8 or is not valid YAML raises :class:`YamlError`."""
+    from wxcli.errors import ContentError
+    from wxcli.sourcefiles import read_text
+
+    try:
+        text = read_text(path, shown)
+    except ContentError as exc:
+        problem = exc.problems[0]
+        raise YamlError(problem.line, problem.message) from None
+    return load(text)

@@ -10,6 +10,10 @@ import pkgutil
 
 import typer
 
+from wxcli.cli import _i18n
+
+_i18n.install()
+
 app = typer.Typer(
     help="wxcli：用一个 git 仓库管理银行公众号与微站。",
     no_args_is_help=True,

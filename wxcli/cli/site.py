@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import typer
 
 from wxcli.cli._common import console, err_console, handle_errors, print_json, project_here
+from wxcli.errors import WxError
 from wxcli.project import Project
-
-if TYPE_CHECKING:
-    from wxcli.content import Content
 
 
 def register(app: typer.Typer) -> None:
@@ -43,20 +38,11 @@ def _progress_bar(enabled: bool):
         yield update
 
 
-def _compile_bot(project: Project, drafts: bool = False, content: Callable[[], Content] | None = None,
-                 progress=None):
+def _compile_bot(project: Project, drafts: bool = False):
     """Compile flows/ and article keywords into build/wx.db (atomic; raises ContentError)."""
     from wxcli.bot import compile_project
 
-    return compile_project(project, drafts=drafts, content=content, progress=progress)
-
-
-def _write_review_page(project: Project, content: Callable[[], Content] | None = None) -> str:
-    """build/review/index.html: flow pictures, answers and what ``wx check`` finds."""
-    from wxcli.review.review_page import refresh_review_page
-
-    path, written = refresh_review_page(project, content)
-    return f"审核页{'已生成' if written else '未变'}：{project.relative(path)}"
+    return compile_project(project, drafts=drafts)
 
 
 def _bot_summary(result) -> str:
@@ -73,37 +59,88 @@ def _site_summary(report) -> str:
     )
 
 
+def schedule_summary(project: Project, report) -> str | None:
+    """``2 篇定时发布，最早 2026-12-01 09:00`` when published articles wait for their date."""
+    if not report.scheduled:
+        return None
+    from datetime import datetime, timezone
+
+    from wxcli import dates
+
+    earliest = dates.shown(datetime.fromtimestamp(report.next_due, timezone.utc), project.timezone)
+    return f"{report.scheduled} 篇定时发布，最早 {earliest}（到时再运行 wx build；wx serve 会自动发布）"
+
+
+def _rebuild_when_due(project: Project, drafts: bool, log) -> None:
+    """While ``wx serve`` runs, build again each time a scheduled article falls due (site and bot together)."""
+    from wxcli.build import build_project
+    from wxcli.site.schedule import start
+
+    def rebuild() -> str:
+        built = build_project(project, drafts=drafts, workers=1)
+        report, bot = built.site, built.bot
+        lines = ["定时发布：" + _site_summary(report), _bot_summary(bot), schedule_summary(project, report)]
+        return "\n".join(line for line in lines if line)
+
+    start(project, rebuild, log)
+
+
 @handle_errors
 def build(
     drafts: bool = typer.Option(False, "--drafts", help="连草稿一起生成（预览用）"),
     clean: bool = typer.Option(False, "--clean", help="不用上次的结果，全部重新生成（保留已渲染的 Markdown 缓存）"),
     strict: bool = typer.Option(False, "--strict", help="把警告（坏链接、缺图片）当作错误"),
+    future: bool = typer.Option(False, "--future", help="连定时发布（日期在将来）的文章一起生成（预览用）"),
     json_output: bool = typer.Option(False, "--json", help="以 JSON 输出结果"),
 ) -> None:
     """生成微站（build/site）和应答库（build/wx.db）：增量、原子替换。"""
-    from wxcli.content import load_content
-    from wxcli.site import build_site
+    from wxcli.build import build_project
 
     project = project_here()
     with _progress_bar(not json_output) as progress:
-        report = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress)
-    for warning in report.warnings:
+        built = build_project(project, drafts=drafts, clean=clean, strict=strict, progress=progress, future=future)
+    report, bot = built.site, built.bot
+    for warning in [*report.warnings, *bot.warnings]:
         err_console.print(str(warning), soft_wrap=True, markup=False)
-    # The articles are parsed at most once, and only if the bot or the review page needs rebuilding.
-    content = functools.cache(functools.partial(load_content, project))
-    with _progress_bar(not json_output) as progress:
-        bot = _compile_bot(project, drafts, content, progress)
-    for warning in bot.warnings:
-        err_console.print(str(warning), soft_wrap=True, markup=False)
-    review = _write_review_page(project, content)
+    review = f"审核页{'已生成' if built.review_written else '未变'}：{built.review}"
     if json_output:
         print_json({"site": report.as_dict(), "bot": bot.as_dict(), "review": str(project.build_dir / "review")})
         return
     if report.warnings:
         err_console.print(f"站点有 {len(report.warnings)} 条警告（加 --strict 时视为错误）。", soft_wrap=True)
     console.print(_site_summary(report), soft_wrap=True, markup=False)
+    scheduled = schedule_summary(project, report)
+    if scheduled:
+        console.print(scheduled, soft_wrap=True, markup=False)
     console.print(_bot_summary(bot), soft_wrap=True, markup=False)
     console.print(review, soft_wrap=True, markup=False)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one Chinese line, before any banner, when ``host:port`` cannot be listened on.
+
+    The probe sets SO_REUSEADDR like the servers do, so only a socket that is
+    really listening there (not one in TIME_WAIT) makes the port busy.
+    """
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise WxError(f"无法解析监听地址 {host}：{exc.strerror}") from None
+    family, _type, _proto, _name, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise WxError(f"无法在 {host}:{port} 上监听：端口 {port} 已被占用，已经有程序在监听它。"
+                              f"请先停掉它，或换一个端口，例如 wx serve --port {port + 1}") from None
+            raise WxError(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None
 
 
 @handle_errors
@@ -119,6 +156,7 @@ def serve(
     from wxcli import serving
 
     project = project_here()
+    check_port(host, port)
 
     def log(message: str) -> None:
         console.print(message, soft_wrap=True, markup=False)
@@ -132,11 +170,14 @@ def serve(
     try:
         if watch:
             from wxcli.server import make_app
-            from wxcli.site.preview import serve as run_preview
+            from wxcli.site.preview import preview_project, serve as run_preview
+
+            project = preview_project(project, drafts)  # with drafts: build/preview/, never build/site
 
             def after_build(changed: Project) -> str:
                 return _bot_summary(_compile_bot(changed, drafts))
 
+            _rebuild_when_due(project, drafts, log)
             run_preview(project, host, port, watch=True, drafts=drafts, after_build=after_build, log=log,
                         wechat_app=make_app(project))
             return
@@ -145,6 +186,7 @@ def serve(
         chosen = server or serving.default_server()
         processes = f"{workers} 个工作进程" if chosen in ("uwsgi", "gunicorn") else "单进程"
         log(f"回调地址：http://{host}:{port}/wechat ；微站：http://{host}:{port}/ （{chosen}，{processes}，Ctrl+C 停止）")
+        _rebuild_when_due(project, False, log)
         serving.serve(project.root, part="site", host=host, port=port, workers=workers, server=chosen, announce=log)
     except OSError as exc:
         raise typer.BadParameter(f"无法在 {host}:{port} 上监听：{exc.strerror}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,9 +16,8 @@ from wxcli import leads as leads_mod
 from wxcli import state
 from wxcli.errors import WxError
 from wxcli.project import Project, load_project
-from wxcli.stats.demo import generate_demo
+from wxcli.reach import report as reach_report
 from wxcli.stats.query import Stats, compute, empty_stats, open_state, time_range
-from wxcli.stats.report_html import write_html
 from wxcli.stats.terminal import render
 
 DEMO_NAME = "demo-state.db"
@@ -28,6 +28,22 @@ leads_app = typer.Typer(help="线索：流程中用户留下的信息（手机�
 def register(app: typer.Typer) -> None:
     app.command("stats")(stats_command)
     app.add_typer(leads_app, name="leads")
+
+
+def open_log(project: Project, db: Path | None):
+    """(connection, what to call it) for the message log: PostgreSQL when the
+    project runs on shared state (``WX_DATABASE_URL``, unless ``--db`` names a
+    file), else var/state.db (``None`` when it does not exist yet)."""
+    urls = state.shared_urls()
+    if db is None and urls is not None:
+        from wxcli.state.postgres import connect_report
+
+        try:
+            return connect_report(urls[1]), "PostgreSQL（WX_DATABASE_URL）"
+        except Exception as exc:
+            raise WxError(f"无法连接 PostgreSQL（WX_DATABASE_URL）：{str(exc).strip().splitlines()[0]}") from None
+    path = db or project.state_path
+    return open_state(path), project.relative(path)
 
 
 def _fail(exc: WxError) -> typer.Exit:
@@ -51,20 +67,26 @@ def stats_command(
         project = load_project()
         if demo and db:
             raise WxError("--demo 与 --db 不能同时使用")
-        path = _demo_database(project, days, seed) if demo else (db or project.state_path)
-        source = project.relative(path)
         tz = project.timezone
         span = time_range(since, until, tz)
-        conn = open_state(path)
+        reach = None
+        if demo:
+            path = _demo_database(project, days, seed)
+            conn, source = open_state(path), project.relative(path)
+        else:
+            conn, source = open_log(project, db)
         if conn is None:
             stats = empty_stats(tz, span)
         else:
             with conn:
                 stats = compute(conn, tz, span, top=top)
+                if isinstance(conn, sqlite3.Connection):  # the reach tables live in var/state.db only, for now
+                    reach = reach_report.summary(conn, span.since, span.until)
             conn.close()
     except WxError as exc:
         raise _fail(exc) from None
-    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html)
+    demo = demo or (db is not None and db.name == DEMO_NAME)  # --db var/stats-demo.db is demo data too
+    _present(project, stats, source, exists=conn is not None, as_json=as_json, html=html, demo=demo, reach=reach)
 
 
 def _demo_database(project: Project, days: int, seed: int) -> Path:
@@ -74,6 +96,8 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
         raise WxError("演示数据库不能是 var/state.db")
     for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         leftover.unlink(missing_ok=True)
+    from wxcli.stats.demo import generate_demo
+
     conn = state.connect(path)
     try:
         summary = generate_demo(conn, days=days, seed=seed, tz=project.timezone)
@@ -88,21 +112,27 @@ def _demo_database(project: Project, days: int, seed: int) -> Path:
     return path
 
 
-def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None) -> None:
+def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_json: bool, html: Path | None,
+             demo: bool = False, reach: dict | None = None) -> None:
     title = f"{project.site.get('title', 'wxcli')} · 公众号数据报告"
     if html is not None:
+        from wxcli.stats.report_html import write_html
+
         generated = datetime.now(project.timezone).strftime("%Y-%m-%d %H:%M")
-        written = write_html(html, stats, title=title, source=source, generated=generated)
+        written = write_html(html, stats, title=title, source=source, generated=generated, demo=demo)
         typer.echo(f"HTML 报告已写入 {written}", err=as_json)
     if as_json:
-        typer.echo(json.dumps({"database": source, **stats.as_dict()}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"database": source, "demo": demo, **stats.as_dict(), "reach": reach},
+                              ensure_ascii=False, indent=2))
         return
     if not exists:
         typer.echo(f"无数据：还没有消息记录（{source} 不存在）。服务器收到消息后再来看，或用 wx stats --demo 看演示报告。")
         return
     if html is None:
-        render(stats, Console(), title=title, source=source)
+        render(stats, Console(), title=title, source=source, demo=demo)
         _unanswered_groups(project, stats)
+        if reach:
+            typer.echo("\n".join(reach_report.lines(reach, project.timezone)))
     elif stats.empty:
         typer.echo("无数据：所选时间范围内没有消息、关注或流程记录。")
 
@@ -133,7 +163,7 @@ def leads_export(
         project = load_project()
         tz = project.timezone
         span = time_range(since, until, tz)
-        conn = open_state(db or project.state_path)
+        conn, _ = open_log(project, db)
         try:
             leads_mod.check_flow(flow, leads_mod.defined_flows(project.flows_dir) | leads_mod.logged_flows(conn))
             header, rows = leads_mod.lead_table(conn, flow, tz, span)

@@ -15,9 +15,11 @@ from __future__ import annotations
 from wxcli.bot import compiler
 from wxcli.bot import flows as flow_engine
 from wxcli.bot.text import Synonyms, strip_edges
-from wxcli.content import Content, load_content
+from wxcli import content as content_files
+from wxcli.content import Content, load_content, own_problems
 from wxcli.errors import Problem
 from wxcli.project import Project
+from wxcli.reach.menu import check_project_menu
 from wxcli.review.net import FlowNet, build_net
 
 GLOBAL_WORDS = (
@@ -43,6 +45,8 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
     net = build_net(sources.flow_files)
     found = [
         *content.problems,
+        *(p for a in content.articles for p in own_problems(a, project.relative(a.path))),
+        *unknown_column_keys(project, content),
         *markdown_problems(project, content),
         *ctx.problems,
         *answer_link_problems(project, sources, ctx),
@@ -54,6 +58,7 @@ def check_project(project: Project, strict: bool = False, *, content: Content | 
         *news_limits(sources.answers),
         *branch_positions(sources.branches, project),
         *script_file_problems(project),
+        *check_project_menu(project, sources, content),
     ]
     problems = sorted(dedupe(found), key=lambda p: (p.path, p.line))
     if strict:
@@ -71,14 +76,28 @@ def dedupe(problems) -> list[Problem]:
     return list(kept.values())
 
 
+# ---------------------------------------------------------------- front matter
+
+
+def unknown_column_keys(project: Project, content: Content) -> list[Problem]:
+    """Typos in columns' front matter keys, warnings (errors under --strict); an article's are
+    among :func:`wxcli.content.own_problems` (``drat: true`` silently publishes)."""
+    found = []
+    for column in content.columns.values():
+        found += content_files.unknown_key_problems(
+            column.meta, column.key_lines, content_files.COLUMN_FIELDS, project.relative(column.path))
+    return found
+
+
 # ---------------------------------------------------------------- Markdown
 
 
-def markdown_problems(project: Project, content: Content) -> list[Problem]:
+def markdown_problems(project: Project, content: Content, scan=None) -> list[Problem]:
     """Broken internal links and missing images, from the site builder's own checks.
 
     Drafts are checked too (their links break the day they are published), and
-    links from published articles to drafts are still reported.
+    links from published articles to drafts are still reported. ``scan`` is the
+    inputs' :class:`~wxcli.site.sources.Scan` (its media) when the caller has it.
     """
     from wxcli.site.build import link_warnings, structure_problems
     from wxcli.site.markdown import MarkdownCache, MarkdownRenderer
@@ -96,8 +115,10 @@ def markdown_problems(project: Project, content: Content) -> list[Problem]:
         refs = known[key] if key in known else renderer.render(article.body, article.column).refs
         shown = project.relative(article.path)
         entries.append(entry_from_article(article, shown, key, refs, renderer.prefix, project.timezone))
-    media = set(scan_inputs(project, []).media)
+    scan = scan or scan_inputs(project, [], refuse_links=False)
+    media = set(scan.media)
     return [
+        *scan.problems,  # links out of content/, which wx build refuses
         *structure_problems(entries, content.columns),
         *link_warnings(entries, content.columns, media, drafts=False),
         *link_warnings(entries, content.columns, media, drafts=True),

@@ -230,13 +230,9 @@ def parse_script(raw, path: str, line: int, default_name: str) -> Script:
 def load_scripts(path: Path, shown: str) -> tuple[list[Script], list[Problem]]:
     """The scripts in one file; a file with a mistake gives a problem instead of scripts."""
     try:
-        data = yamlsrc.load(path.read_text(encoding="utf-8"))
+        data = yamlsrc.load_file(path, shown)
     except yamlsrc.YamlError as exc:
         return [], [Problem(shown, exc.line, str(exc))]
-    except UnicodeDecodeError:
-        return [], [Problem(shown, 1, "文件不是 UTF-8 编码")]
-    except OSError as exc:
-        return [], [Problem(shown, 1, f"无法读取文件：{exc.strerror}")]
     items = data if isinstance(data, list) else [data]
     lines = data.item_lines if isinstance(data, list) else [getattr(data, "line", 1)]
     scripts = []

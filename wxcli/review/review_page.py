@@ -8,23 +8,30 @@ and is written atomically like everything else under ``build/``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import hashlib
+import pickle
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from wxcli import stamps
+from wxcli import dates, stamps
 from wxcli.bot import compiler
-from wxcli.content import Content, load_content
+from wxcli.bot.article_facts import ArticleStore
+from wxcli.content import Content, article_from_text, load_columns, load_content, own_problems
 from wxcli.errors import Problem, WxError
-from wxcli.fsutil import atomic_write_text
+from wxcli.fsutil import atomic_write_bytes, atomic_write_text, read_pickle
 from wxcli.project import Project
+from wxcli.reach.menu_page import menu_section
 from wxcli.review import graph
 from wxcli.review.net import FlowNet, build_net
+from wxcli.sourcefiles import read_text
 
 REVIEW_FOLDER = "review"
 MODE_NAMES = {value: name for name, value in compiler.MODES.items()}
 PREVIEW = 90
+STATE_VERSION = 3  # 2: the media files and the refused links; 3: own problems include front matter
+"""Of what the incremental review page keeps in build/cache/review-state.pickle."""
 
 STYLE = """
 :root{--ink:#1f2933;--muted:#667085;--line:#d9dee5;--err:#b42318;--warn:#b54708;--bg:#f7f8fa}
@@ -143,6 +150,8 @@ def describe_reply(reply: dict | None) -> str:
         return f"图片素材 <code>{_e(reply['image'])}</code>"
     if "branches" in reply:
         return f"离用户位置最近的 {int(reply['branches'])} 个网点"
+    if "transfer" in reply:
+        return f"转人工客服{('：' + _e(reply['transfer'])) if reply['transfer'] else ''}"
     star = " ★" if reply.get("star") else ""
     return _e(_short(reply.get("text", ""))) + star
 
@@ -182,14 +191,17 @@ def article_keywords_section(articles: dict) -> str:
 
 
 def render_page(project: Project, problems: list[Problem], *, use_svg: bool | None = None,
-                sources: tuple[compiler.Sources, compiler.ReadContext] | None = None) -> str:
+                sources: tuple[compiler.Sources, compiler.ReadContext] | None = None,
+                flows_html: str | None = None) -> str:
+    """The whole page; ``flows_html`` is the flows section when the caller kept it from last time."""
     sources, ctx = sources or compiler.read_sources(project)
-    net = build_net(sources.flow_files)
     svg = graph.graphviz_available() if use_svg is None else use_svg
+    if flows_html is None:
+        flows_html = flows_section(build_net(sources.flow_files), svg)
     title = project.site.get("title") or project.root.name
     errors = sum(1 for p in problems if p.is_error)
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    summary = (f"{len(net.flows)} 个流程 · {len(sources.answers)} 条应答 · "
+    stamp = dates.shown(datetime.now(timezone.utc), project.timezone)
+    summary = (f"{len(sources.flows)} 个流程 · {len(sources.answers)} 条应答 · "
                f"{errors} 个错误 · {len(problems) - errors} 个警告 · 生成于 {stamp}")
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
@@ -198,11 +210,12 @@ def render_page(project: Project, problems: list[Problem], *, use_svg: bool | No
         f"<title>审核页 · {_e(title)}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>审核页 · {_e(title)}</h1><p>{_e(summary)}</p></header>"
         '<nav><a href="#problems">检查结果</a><a href="#flows">流程</a><a href="#answers">智能应答</a>'
-        '<a href="#article-keywords">文章关键词</a></nav><main>'
+        '<a href="#article-keywords">文章关键词</a><a href="#menu">自定义菜单</a></nav><main>'
         + problems_section(problems)
-        + flows_section(net, svg)
+        + flows_html
         + answers_section(sources.answers)
         + article_keywords_section(ctx.articles)
+        + menu_section(project, ctx.articles)
         + "</main></body></html>\n"
     )
 
@@ -230,19 +243,144 @@ def write_review_page(project: Project, problems: list[Problem] | None = None, *
     return path
 
 
-def refresh_review_page(project: Project, content: Callable[[], Content] | None = None) -> tuple[Path, bool]:
+# ---------------------------------------------------------------- incremental
+
+
+@dataclass
+class _State:
+    """What the last written page was made of, to redo only what an edit can change."""
+
+    others: str  # signature of every source but the article files
+    articles: dict[str, tuple[bytes, bytes]]  # path → (hash of the file, FileRecord.facts_digest)
+    problems: list[Problem]  # wx check's, as on the page
+    own: list[Problem]  # the part of them each article has on its own: links, images, slugs, front matter
+    flows_key: str
+    flows_html: str
+    media: frozenset[str]  # files under content/media/: unchanged while ``others`` is
+    refused: tuple[Problem, ...]  # links out of content/, left out of the listing
+
+
+def _flows_key(sources: compiler.Sources, use_svg: bool) -> str:
+    data = repr(sorted((k, v[0], repr(v[1])) for k, v in sources.flow_files.items())) + str(use_svg)
+    return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
+
+
+def _local_changes(state, others: str | None, records: dict, refused: tuple[Problem, ...]) -> list[str] | None:
+    """The article files that changed, when nothing else about the project did, else None.
+
+    "Nothing else" means the same files (and links refused), every other source the same, and each changed
+    article still valid with the same facts (slug, title, summary, cover, keywords,
+    draft): then only that article's own link and image warnings can change.
+    """
+    if not isinstance(state, _State) or others is None or state.others != others:
+        return None
+    if state.articles.keys() != records.keys() or state.refused != refused:
+        return None
+    changed = []
+    for path, record in records.items():
+        digest, facts = state.articles[path]
+        if digest == record.digest:
+            continue
+        if not facts or facts != record.facts_digest:
+            return None
+        changed.append(path)
+    return changed
+
+
+def _articles_own_problems(project: Project, content: Content, scan) -> list[Problem]:
+    """wx check's problems that belong to one article each: links, images and slugs
+    (against ``content`` and the media in ``scan``), the placeholder body, unknown keys."""
+    from wxcli.review.check import markdown_problems
+
+    return [*markdown_problems(project, content, scan),
+            *(p for a in content.articles for p in own_problems(a, project.relative(a.path)))]
+
+
+def _own_problems(project: Project, changed: list[str], store: ArticleStore, media: frozenset[str]) -> list[Problem]:
+    """:func:`_articles_own_problems` of the changed articles, checked against just the
+    articles their text can name (links name files by slug) and their namesakes, and
+    the media files the last page saw (no walk of content/media/)."""
+    from wxcli.site.sources import Scan
+
+    records = store.refresh()
+
+    texts = {path: read_text(project.root / path, path) for path in changed}
+    slugs = {records[path].facts.slug for path in changed}
+    wanted = [
+        path for path, record in records.items()
+        if record.facts is not None and (path in texts or record.facts.slug in slugs
+                                         or any(record.facts.slug in text for text in texts.values()))
+    ]
+    articles = []
+    for path in wanted:
+        text = texts.get(path) or read_text(project.root / path, path)
+        article, _ = article_from_text(text, project.root / path, project)
+        articles.append(article)
+    columns, column_problems = load_columns(project, store.files)
+    found = _articles_own_problems(project, Content(columns, articles, column_problems),
+                                   Scan(media=dict.fromkeys(media)))
+    return [p for p in found if p.path in texts]
+
+
+def _patched_problems(state: _State, changed: list[str], own: list[Problem]) -> tuple[list[Problem], list[Problem]]:
+    """The last page's problems with the changed articles' own problems replaced."""
+    from wxcli.review.check import dedupe
+
+    stale = {(p.path, p.line, p.message, p.level) for p in state.own if p.path in changed}
+    kept = [p for p in state.problems if (p.path, p.line, p.message, p.level) not in stale]
+    owned = [p for p in state.own if p.path not in changed] + own
+    problems = sorted(dedupe([*own, *kept]), key=lambda p: (p.path, p.line))
+    return problems, sorted(owned, key=lambda p: (p.path, p.line))
+
+
+def refresh_review_page(project: Project, *, clean: bool = False,
+                        store: ArticleStore | None = None, scan: stamps.SourceScan | None = None) -> tuple[Path, bool]:
     """Rewrite the review page unless its inputs are unchanged since it was last written.
 
     Returns the page's path and whether it was written. Checking every article
-    and drawing every flow takes seconds on a big project; a no-change ``wx
-    build`` should not pay for it. ``content`` gives the loaded articles when
-    the caller shares them; it is only called when the page is rewritten.
+    and drawing every flow takes seconds on a big project, so a build redoes only
+    what changed: when only article bodies changed (same facts), only their own
+    link and image problems are checked again, and the flows section is redrawn
+    only when a flow changed. The page is the one a clean build (``clean``) writes.
+    ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
     """
+    from wxcli.review.check import check_project
+    from wxcli.site.sources import scan_inputs
+
     path = review_path(project)
     stamp = project.cache_dir / "review.stamp"
-    signature = stamps.input_signature(project, "review")
-    if path.is_file() and stamps.recorded(stamp, signature) is not None:
+    state_path = project.cache_dir / "review-state.pickle"
+    scan = scan or stamps.SourceScan(project)
+    signature = scan.signature("review")
+    if path.is_file() and not clean and stamps.recorded(stamp, signature) is not None:
         return path, False
-    write_review_page(project, content=content() if content else None)
+    use_svg = graph.graphviz_available()
+    others = scan.signature(f"review-others:{use_svg}", articles=False)
+    store = store or ArticleStore(project, clean=clean)
+    records = store.refresh()
+    saved = None if clean or not path.is_file() else read_pickle(state_path)
+    state = saved.get("state") if isinstance(saved, dict) and saved.get("version") == STATE_VERSION else None
+    refused = tuple(store.files.problems)
+    changed = _local_changes(state, others, records, refused)
+    if changed is None:
+        content = load_content(project)
+        sources = compiler.read_sources(project, content=content)
+        problems = check_project(project, content=content, sources=sources)
+        inputs = scan_inputs(project, [], refuse_links=False, files=store.files)
+        owned = _articles_own_problems(project, content, inputs)
+        media = frozenset(inputs.media)
+    else:
+        media = state.media
+        sources = compiler.read_sources(project, articles=store.load())
+        problems, owned = _patched_problems(state, changed, _own_problems(project, changed, store, media))
+    flows_key = _flows_key(sources[0], use_svg)
+    flows_html = state.flows_html if isinstance(state, _State) and state.flows_key == flows_key else None
+    if flows_html is None:
+        flows_html = flows_section(build_net(sources[0].flow_files), use_svg)
+    atomic_write_text(path, render_page(project, problems, sources=sources, use_svg=use_svg, flows_html=flows_html))
+    articles = {key: (record.digest, record.facts_digest) for key, record in records.items()}
+    new_state = _State(others or "", articles, problems, owned, flows_key, flows_html, media, refused)
+    atomic_write_bytes(state_path, pickle.dumps({"version": STATE_VERSION, "state": new_state},
+                                                protocol=pickle.HIGHEST_PROTOCOL))
     stamps.record(stamp, signature, {"page": project.relative(path)})
     return path, True

@@ -15,6 +15,7 @@ import gc
 import os
 import pickle
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from wxcli.content import load_columns
 from wxcli.errors import ContentError, Problem, display_path
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
+from wxcli.sourcefiles import ContentFiles
 
 from . import model as site_model
 from .markdown import RENDERER_VERSION, MarkdownCache, MarkdownRenderer, Row, decode
@@ -57,9 +59,13 @@ class BuildReport:
     seconds: float = 0.0
     articles: int = 0
     files: int = 0
+    scheduled: int = 0  # published articles dated in the future: not built yet (定时发布)
+    next_due: float | None = None  # timestamp of the earliest of them
 
     def as_dict(self) -> dict:
         return {
+            "scheduled": self.scheduled,
+            "next_due": self.next_due,
             "written": self.written,
             "unchanged": self.unchanged,
             "removed": self.removed,
@@ -71,6 +77,18 @@ class BuildReport:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _once(step: Callable[[], None] | None) -> Callable[[], None]:
+    """``step`` to be called at most once, however many places may call it."""
+    done = []
+
+    def run() -> None:
+        if step is not None and not done:
+            done.append(True)
+            step()
+
+    return run
 
 
 @contextmanager
@@ -110,14 +128,26 @@ def _as_errors(problems: list[Problem]) -> list[Problem]:
     return [Problem(p.path, p.line, p.message, "error") for p in problems]
 
 
-def _options_fingerprint(settings: site_model.Settings, drafts: bool) -> bytes:
-    return digest_of(STATE_VERSION, __version__, RENDERER_VERSION, PAGES_VERSION, settings.fingerprint(), drafts)
+def _options_fingerprint(settings: site_model.Settings, drafts: bool, future: bool = False) -> bytes:
+    return digest_of(STATE_VERSION, __version__, RENDERER_VERSION, PAGES_VERSION, settings.fingerprint(), drafts, future)
 
 
-def _unchanged_since(state, inputs: bytes, options: bytes, output: Output) -> bool:
+def _still_due(state, now: float) -> bool:
+    """No scheduled article of the last build has fallen due since (so it would look the same)."""
+    next_due = state.get("next_due") if isinstance(state, dict) else None
+    return next_due is None or now < next_due
+
+
+def scheduled_entries(entries: list[Entry], now: float) -> list[Entry]:
+    """Published (non-draft) articles whose date is still in the future, earliest first."""
+    return sorted((e for e in entries if not e.draft and e.timestamp > now), key=lambda e: e.timestamp)
+
+
+def _unchanged_since(state, inputs: bytes, options: bytes, output: Output, now: float) -> bool:
     """True when the last good build saw exactly these inputs and its site is still there."""
     return (
         isinstance(state, dict)
+        and _still_due(state, now)
         and state.get("version") == STATE_VERSION
         and state.get("inputs") == inputs
         and state.get("options") == options
@@ -158,15 +188,51 @@ def _is_url(value: str) -> bool:
     return "://" in value or value.startswith("//")
 
 
+_SITE_OWN = ("search", "tags", "static", "feed.xml", "sitemap.xml", "robots.txt", "404.html", "search.json")
+
+
+def site_link_target(path: str, columns, media: set[str], aliases: set[str]) -> str | None:
+    """What a site-path link (``/card/x/``) must find: ``card/x.md`` for an article page;
+    "" when it names a page that exists anyway (a column, a list page, the site's own); None if nothing is there."""
+    parts = [part for part in path.split("/") if part]
+    if parts and parts[-1] == "index.html":
+        parts.pop()
+    if not parts or parts[0] in _SITE_OWN:
+        return ""
+    if parts[0] == "media":
+        return "" if "/".join(parts) in media else None
+    if "/" + "/".join(parts) + "/" in aliases:
+        return ""
+    if parts[0] not in columns:
+        return None
+    rest = parts[1:]
+    if not rest or rest == ["feed.xml"] or (len(rest) == 2 and rest[0] == "page" and rest[1].isdigit()):
+        return ""
+    return f"{parts[0]}/{rest[0]}.md" if len(rest) == 1 else None
+
+
 def link_warnings(entries: list[Entry], columns, media: set[str], drafts: bool) -> list[Problem]:
-    """Links to missing articles, columns, images and files, named ``path:line``."""
+    """Links to missing articles, columns, images and files, named ``path:line``.
+
+    Site paths (``/card/x/``) are checked as well as relative ``.md`` links.
+    """
     by_source = {e.source: e for e in entries}
+    aliases = {alias for e in entries for alias in e.aliases}
+    aliases.update(alias for column in columns.values() for alias in getattr(column, "aliases", ()))
     warnings = []
     for entry in entries:
         if entry.draft and not drafts:
             continue
         for ref in entry.refs:
             line = entry.body_line + ref.line
+            if ref.kind == "site":
+                target = site_link_target(ref.target, columns, media, aliases)
+                if target is None:
+                    warnings.append(Problem(entry.source, line, f"链接的页面不存在：{ref.written}", "warning"))
+                    continue
+                if not target:
+                    continue
+                ref = ref._replace(kind="article", target=target)
             if ref.kind == "article":
                 target = by_source.get(f"content/{ref.target}")
                 if target is None:
@@ -192,7 +258,8 @@ def link_warnings(entries: list[Entry], columns, media: set[str], drafts: bool) 
 # ---------------------------------------------------------------- columns
 
 
-def _columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache, media: set[str], settings):
+def read_columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache, media: set[str], settings):
+    """The columns with what the site shows of them (descriptions rendered through ``cache``), and their problems."""
     from wxcli import frontmatter
 
     columns, problems = load_columns(project)
@@ -220,6 +287,7 @@ def _columns(project: Project, renderer: MarkdownRenderer, cache: MarkdownCache,
                 description_html=cached[key].html,
                 source=source,
                 md_key=key,
+                aliases=tuple(column.aliases),
             )
         )
     cache.put_many(rendered)
@@ -345,36 +413,51 @@ def build_site(
     strict: bool = False,
     progress=None,
     workers: int | None = None,
+    future: bool = False,
+    now: float | None = None,
+    commit: Callable[[], None] | None = None,
+    files: ContentFiles | None = None,
 ) -> BuildReport:
     """Render the site into build/site; raise :class:`ContentError` on invalid content.
 
     ``progress(stage, done, total)`` is called as work advances. ``workers`` is the
     number of processes for Markdown and pages (default: the CPU cores, up to 8).
+    An article dated after ``now`` (default: the clock) is scheduled (定时发布) and
+    left out until then, unless ``future`` previews it.
+    ``commit()`` is called once the site has been checked and written, right before
+    it is swapped in (or when nothing in it changed): ``wx build`` puts the bot's
+    database in place there, so both change or neither does. ``files`` is content/'s
+    listing when the caller already has it.
     """
+    commit = _once(commit)
     started = time.perf_counter()
+    now = time.time() if now is None else now
     cache_dir = project.cache_dir
     with _build_lock(cache_dir), _few_collections():
         output = Output(project.build_dir, cache_dir)
         output.recover()
         settings = site_model.Settings.from_project(project)
-        scan = scan_inputs(project, theme_dirs(project))
-        options = _options_fingerprint(settings, drafts)
+        scan = scan_inputs(project, theme_dirs(project), files=files)
+        options = _options_fingerprint(settings, drafts, future)
         inputs = scan.fingerprint()
         state_path = cache_dir / "site-state.pickle"
         state = None if clean else read_pickle(state_path)
-        if _unchanged_since(state, inputs, options, output):
+        if _unchanged_since(state, inputs, options, output, now):
             warnings = state["warnings"]
             if strict and warnings:
                 raise ContentError(_as_errors(warnings))
+            commit()
             return BuildReport(
-                0, state["files"], 0, warnings, time.perf_counter() - started, state["articles"], state["files"]
+                0, state["files"], 0, warnings, time.perf_counter() - started, state["articles"], state["files"],
+                state.get("scheduled", 0), state.get("next_due"),
             )
         others = _others_fingerprint(scan, options)
         report = _full_build(
             project, settings, scan, drafts=drafts, clean=clean, strict=strict, progress=progress,
             workers=default_workers() if workers is None else max(1, workers), output=output,
-            state=state, others=others,
+            state=state, others=others, future=future, now=now, commit=commit,
         )
+        commit()
         atomic_write_bytes(
             state_path,
             pickle.dumps(
@@ -389,6 +472,8 @@ def build_site(
                     "warnings": report.warnings,
                     "files": report.files,
                     "articles": report.articles,
+                    "scheduled": report.scheduled,
+                    "next_due": report.next_due,
                 }
             ),
         )
@@ -461,7 +546,7 @@ def _others_fingerprint(scan, options: bytes) -> bytes:
     return digest_of(repr(scan.columns), repr(scan.media), repr(scan.theme), options)
 
 
-def _own_changes(reading: _Reading, state, others: bytes, drafts: bool) -> list[Entry] | None:
+def _own_changes(reading: _Reading, state, others: bytes, drafts: bool, shown) -> list[Entry] | None:
     """Articles whose own page (and feeds) are all that can have changed, or None.
 
     That is the case when no file was added or removed, nothing but articles
@@ -470,17 +555,20 @@ def _own_changes(reading: _Reading, state, others: bytes, drafts: bool) -> list[
     """
     if not isinstance(state, dict) or state.get("others") != others or set(reading.old) != set(reading.records):
         return None
+    if not shown(state):  # a scheduled article fell due: lists change
+        return None
     targets = []
     for relpath in reading.changed:
         before, now = reading.old[relpath].entry, reading.records[relpath].entry
         if (before.card, before.tags, before.slug) != (now.card, now.tags, now.slug):
             return None
-        if before.digest != now.digest and (drafts or not now.draft):
+        if before.digest != now.digest and (drafts or not now.draft) and shown(now):
             targets.append(now)
     return targets
 
 
-def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output, state, others) -> BuildReport:
+def _full_build(project, settings, scan, *, drafts, clean, strict, progress, workers, output, state, others,
+                commit, future=False, now=0.0) -> BuildReport:
     cache = MarkdownCache(project.cache_dir / "markdown.sqlite")
     try:
         renderer = MarkdownRenderer(settings.prefix)
@@ -489,7 +577,7 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
         )
         entries, problems = reading.entries, reading.problems
         media = set(scan.media)
-        columns, column_infos, column_problems, warnings = _columns(project, renderer, cache, media, settings)
+        columns, column_infos, column_problems, warnings = read_columns(project, renderer, cache, media, settings)
         problems += column_problems
         problems += structure_problems(entries, columns)
         theme = Theme(project, project.cache_dir, digest_of(repr(sorted(scan.theme.items()))))
@@ -505,7 +593,15 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
         if strict and warnings:
             raise ContentError(_as_errors(warnings))
 
-        visible = [e for e in entries if drafts or not e.draft]
+        scheduled = [] if future else scheduled_entries(entries, now)
+        waiting = {e.slug for e in scheduled}
+        visible = [e for e in entries if (drafts or not e.draft) and e.slug not in waiting]
+
+        def shown(item) -> bool:
+            """An entry is built now; for the last build's state, nothing fell due since."""
+            if isinstance(item, dict):
+                return future or _still_due(item, now)
+            return future or item.timestamp <= now or item.draft
         assets = Assets.read(theme.static_files())
 
         def produce_with(model):
@@ -520,21 +616,21 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             return produce
 
         counts = None
-        targets = None if clean else _own_changes(reading, state, others, drafts)
+        targets = None if clean else _own_changes(reading, state, others, drafts, shown)
         if targets is not None:
             model = site_model.partial_model(settings, column_infos, visible, targets)
             keys = Keys(model, theme, assets, drafts)
             target_columns = {t.column for t in targets}
             pages = [article_page(model, keys, t) for t in targets]
             pages += [f for f in feed_pages(model, keys) if f.args[0] is None or f.args[0] in target_columns]
-            counts = output.assemble(pages, produce_with(model), partial=True)
+            counts = output.assemble(pages, produce_with(model), partial=True, before_swap=commit)
         if counts is None:
             model = site_model.build_model(settings, column_infos, visible)
             pages = plan(model, theme, assets, scan.media, project.content_dir, drafts=drafts)
             try:
-                counts = output.assemble(pages, produce_with(model), clean=clean)
+                counts = output.assemble(pages, produce_with(model), clean=clean, before_swap=commit)
             except FileNotFoundError:
-                counts = output.assemble(pages, produce_with(model), clean=True)
+                counts = output.assemble(pages, produce_with(model), clean=True, before_swap=commit)
         reading.save()
         theme.save()
         cache.prune({e.md_key for e in entries} | {c.md_key for c in column_infos})
@@ -545,6 +641,8 @@ def _full_build(project, settings, scan, *, drafts, clean, strict, progress, wor
             warnings=warnings,
             articles=len(visible),
             files=counts.written + counts.unchanged,
+            scheduled=len(scheduled),
+            next_due=scheduled[0].timestamp if scheduled else None,
         )
     finally:
         cache.close()

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-RENDERER_VERSION = "wxcli-md-4"
+RENDERER_VERSION = "wxcli-md-6"
 TOC_MARKER = "[toc]"
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -36,8 +36,8 @@ _SPACES = re.compile(r"\s+")
 class Ref(NamedTuple):
     """A link or image in a body that points into content/: checked on every build."""
 
-    kind: str  # "article" | "column" | "media" | "file" (anything else under content/)
-    target: str  # path relative to content/, e.g. "card/slug.md" or "media/2026/x.png"
+    kind: str  # "article" | "column" | "media" | "file" (anything else under content/) | "site" (a /path/ link)
+    target: str  # path relative to content/, e.g. "card/slug.md" or "media/2026/x.png"; for "site", the URL path
     line: int  # 0-based line within the body
     written: str  # the link as the editor wrote it, for messages
 
@@ -84,6 +84,10 @@ def _split_fragment(href: str) -> tuple[str, str]:
 def rewrite_link(href: str, folder: str, prefix: str) -> tuple[str, Ref | None]:
     """The site URL for a link in a body, and what it refers to (line filled in later)."""
     path, tail = _split_fragment(href)
+    if path.startswith("/") and not path.startswith("//"):
+        # A site path (/card/x/): checked against the site's pages, and given the base_url's path.
+        site_path = path[len(prefix):] if prefix and (path + "/").startswith(prefix + "/") else path
+        return prefix + site_path + tail, Ref("site", unquote(site_path), 0, href)
     target = content_target(path, folder)
     if target is None or target.startswith("../") or target == "..":
         return href, None
@@ -120,6 +124,48 @@ def _find_line(lines: list[str], span: list[int] | None, needle: str) -> int:
         if needle in lines[number]:
             return number
     return start
+
+
+_NUMBERED = re.compile(
+    r"^\s*(?:[一二三四五六七八九十百零〇]+\s*[、.．]|[（(][一二三四五六七八九十百\d]+[）)]"
+    r"|第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|\d+(?:\.\d+)*\s*[、.．\s]|[①-⑳])"
+)
+
+
+def is_numbered(text: str) -> bool:
+    """Whether a heading carries its own number (``一、``, ``（二）``, ``第三条``, ``1.``)."""
+    return bool(_NUMBERED.match(text))
+
+
+def toc_list(toc) -> str:
+    """The table of contents as HTML: h2 headings numbered, h3 nested beneath their h2.
+
+    A heading that already starts with a number (``一、申请条件``) is not numbered
+    again: its item gets ``is-numbered``, which the theme shows without a counter.
+    """
+    groups: list[tuple[tuple | None, list]] = []
+    for level, text, anchor in toc:
+        if level == 2 or not groups:
+            groups.append(((level, text, anchor) if level == 2 else None, []))
+        if level == 3:
+            groups[-1][1].append((text, anchor))
+
+    def link(text: str, anchor: str) -> str:
+        return f'<a href="#{html_escape(anchor)}">{html_escape(text)}</a>'
+
+    items = []
+    for head, children in groups:
+        inner = ""
+        if children:
+            subs = "".join(f'<li class="toc-h3">{link(text, anchor)}</li>' for text, anchor in children)
+            inner = f"<ul>{subs}</ul>"
+        if head is None:
+            items.append(f'<li class="toc-orphan">{inner}</li>')
+            continue
+        _level, text, anchor = head
+        numbered = " is-numbered" if is_numbered(text) else ""
+        items.append(f'<li class="toc-h2{numbered}">{link(text, anchor)}{inner}</li>')
+    return f"<ol>{''.join(items)}</ol>"
 
 
 class _NoLog:
@@ -206,12 +252,8 @@ class MarkdownRenderer:
         """``[TOC]`` on a line of its own (as in Python-Markdown) becomes the list of headings."""
         from markdown_it.token import Token
 
-        items = "".join(
-            f'<li class="toc-h{level}"><a href="#{html_escape(anchor)}">{html_escape(text)}</a></li>'
-            for level, text, anchor in toc
-        )
         token = Token("html_block", "", 0, map=span)
-        token.content = f'<nav class="toc toc-inline" aria-label="目录"><ol>{items}</ol></nav>\n'
+        token.content = f'<nav class="toc toc-inline" aria-label="目录">{toc_list(toc)}</nav>\n'
         return token
 
     @staticmethod

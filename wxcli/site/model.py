@@ -29,6 +29,9 @@ class Settings:
     feed_size: int
     related_count: int
     timezone: str
+    icp: str = ""  # ICP 备案号, shown in every page's footer
+    hotline: str = ""  # 客服热线
+    risk_notice: str = ""  # 风险提示
 
     @classmethod
     def from_project(cls, project: Project) -> "Settings":
@@ -47,6 +50,9 @@ class Settings:
             feed_size=max(1, int(site.get("feed_size", 20))),
             related_count=max(0, int(site.get("related_count", 5))),
             timezone=project.timezone.key,
+            icp=str(site.get("icp", "")).strip(),
+            hotline=str(site.get("hotline", "")).strip(),
+            risk_notice=str(site.get("risk_notice", "")).strip(),
         )
 
     def fingerprint(self) -> bytes:
@@ -66,6 +72,7 @@ class ColumnInfo:
     description_html: str
     source: str
     md_key: str = ""
+    aliases: tuple[str, ...] = ()  # old URL paths of the column (after a rename) that redirect here
 
 
 def tag_folder(tag: str) -> str:

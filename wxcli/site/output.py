@@ -241,13 +241,15 @@ class Output:
 
     # ---------------------------------------------------------------- a build
 
-    def assemble(self, pages, produce, *, clean: bool = False, partial: bool = False) -> Counts | None:
+    def assemble(self, pages, produce, *, clean: bool = False, partial: bool = False, before_swap=None) -> Counts | None:
         """Bring build/site to ``pages`` (objects with ``path`` and ``key``).
 
         ``produce(todo, writer)`` renders the pages whose key changed and returns a
         :class:`Result` for each, written through ``writer`` (a :class:`TreeWriter`).
         With ``partial``, ``pages`` are only the pages that may have changed and every
         other file is kept; returns None (nothing done) when the last build is unknown.
+        ``before_swap()`` runs once everything is written, just before the new site is
+        swapped in (not at all when nothing changed).
         """
         manifest = Manifest() if clean else self.load_manifest()
         site_ok = self.site_is_current(manifest)
@@ -306,6 +308,8 @@ class Output:
 
         if site_ok:
             self._link_unchanged(files, written, spare_map)
+        if before_swap is not None:
+            before_swap()
         self._swap_in(site_ok)
         if site_ok:
             spare_inodes = {path: record[2] for path, record in old.items()}

@@ -17,10 +17,11 @@ from types import SimpleNamespace
 
 from markupsafe import Markup
 
-from .model import Model, page_path, page_url, paginate
+from .markdown import toc_list
+from .model import RESERVED_TOP, Model, page_path, page_url, paginate
 from .sources import Entry, Sig, digest_of
 
-PAGES_VERSION = "wxcli-pages-2"
+PAGES_VERSION = "wxcli-pages-3"
 
 
 @dataclass(slots=True)
@@ -115,6 +116,7 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
     for template, path in (("search.html", "search/index.html"), ("404.html", "404.html"), ("robots.txt", "robots.txt")):
         pages.append(Page(path, "plain", base(template), template))
     pages.extend(feed_pages(model, keys))
+    pages.extend(redirect_pages(model, keys, {page.path for page in pages}))
 
     locations = sitemap_locations(model, pages)
     sitemap_key = digest_of(base("sitemap.xml"), "\n".join(f"{url} {day}" for url, day in locations))
@@ -126,6 +128,26 @@ def plan(model: Model, theme, assets: Assets, media: dict[str, Sig], content_dir
         pages.append(Page(name, "copy", digest, None, (source,)))
     for name, sig in media.items():
         pages.append(Page(name, "copy", digest_of("media", *sig), None, (content_dir / name,)))
+    return pages
+
+
+def redirect_pages(model: Model, keys: Keys, taken: set[str]) -> list[Page]:
+    """A small page at each old URL (``aliases:``) sending readers on to where the page is now.
+
+    Links already shared in WeChat keep working after a rename or a move. An old
+    URL that a real page uses again, or that lies under the site's own folders, is skipped.
+    """
+    wanted = [(alias, entry.url) for entry in model.entries for alias in entry.aliases]
+    wanted += [(alias, column.url) for column in model.columns for alias in column.aliases]
+    pages = []
+    for alias, target in wanted:
+        folder = alias.strip("/")
+        path = f"{folder}/index.html"
+        if path in taken or folder.split("/")[0] in RESERVED_TOP:
+            continue
+        taken.add(path)
+        key = digest_of(keys.base("redirect.html"), alias, target)
+        pages.append(Page(path, "redirect", key, "redirect.html", (alias, target)))
     return pages
 
 
@@ -219,6 +241,7 @@ class PageRenderer:
             column=column,
             content=Markup(rendered.html),
             toc=() if rendered.toc_placed else rendered.toc,
+            toc_html=Markup(toc_list(rendered.toc)) if rendered.toc and not rendered.toc_placed else "",
             previous=earlier,
             next=later,
             related=self.model.related.get(entry.slug, []),
@@ -253,6 +276,10 @@ class PageRenderer:
     def _render_plain(self, page: Page) -> bytes:
         url = "/" + page.path.removesuffix("index.html")
         return self._html(page, page_url=self.model.settings.prefix + url)
+
+    def _render_redirect(self, page: Page) -> bytes:
+        alias, target = page.args
+        return self._html(page, page_url=target, old_url=self.model.settings.prefix + alias, target=target)
 
     def _render_feed(self, page: Page) -> bytes:
         slug, items = page.args

@@ -5,6 +5,9 @@ is given, ``/_wx/…`` carries live reload, everything else is a file of build/s
 Live reload is injected into HTML responses on the way out, so the script never
 exists in build/site. A browser waits on ``/_wx/poll`` (long polling, no
 WebSocket needed) and reloads when a build finishes, or shows the build error.
+
+A preview with drafts builds into its own tree, build/preview/ (site, bot database
+and caches), so build/site only ever holds what ``wx build`` publishes.
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ from __future__ import annotations
 import html
 import json
 import mimetypes
-import socketserver
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
 from wxcli.errors import ContentError, WxError
+from wxcli.localserver import make_local_server
 from wxcli.project import CONFIG_NAME, Project, load_project
 
+PREVIEW_FOLDER = "preview"
 LIVE_PREFIX = "/_wx/"
 POLL_SECONDS = 20
 DEBOUNCE_SECONDS = 0.25
@@ -83,6 +86,26 @@ class BuildStatus:
         with self._changed:
             self._changed.wait_for(lambda: self.version != since, timeout=timeout)
             return self.version, self.error
+
+
+# ---------------------------------------------------------------- where a preview builds
+
+
+@dataclass(frozen=True)
+class DraftsPreviewProject(Project):
+    """The project as a drafts preview sees it: every build output under build/preview/."""
+
+    build_dir = property(lambda self: self.root / "build" / PREVIEW_FOLDER)
+    site_dir = property(lambda self: self.build_dir / "site")
+    db_path = property(lambda self: self.build_dir / "wx.db")
+    cache_dir = property(lambda self: self.build_dir / "cache")
+
+
+def preview_project(project: Project, drafts: bool) -> Project:
+    """The project a preview builds and serves: with drafts, one whose outputs are never deployed."""
+    if not drafts or isinstance(project, DraftsPreviewProject):
+        return project
+    return DraftsPreviewProject(root=project.root, config=project.config, wechat=project.wechat)
 
 
 # ---------------------------------------------------------------- the WSGI app
@@ -165,10 +188,14 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
                 return not_found(start_response)
             path = path[len(prefix) :]
         site = root.resolve()
-        target = (site / path.lstrip("/")).resolve()
+        try:
+            target = (site / path.lstrip("/")).resolve()
+            folder = target.is_dir()
+        except (OSError, ValueError):  # a name no file can have (NUL, too long): refused by guard_paths first
+            return not_found(start_response)
         if target != site and site not in target.parents:
             return not_found(start_response)
-        if target.is_dir():
+        if folder:
             if not path.endswith("/"):
                 location = quote(prefix + path + "/")
                 return respond(start_response, "301 Moved Permanently", b"", "text/plain", [("Location", location)])
@@ -176,7 +203,7 @@ def make_preview_app(project: Project, wechat_app=None, live_reload: bool = Fals
         try:
             stat = target.stat()
             body = target.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except OSError:
             return not_found(start_response)
         content_type = _content_type(target)
         live_page = live_reload and content_type.startswith("text/html")
@@ -311,16 +338,6 @@ class Rebuilder:
 # ---------------------------------------------------------------- the server
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 — the signature is the base class's
-        return
-
-
 def site_summary(report, shown_warnings: list | None = None) -> str:
     """One line per build; the warnings themselves only when they differ from ``shown_warnings``."""
     text = (
@@ -339,6 +356,7 @@ class Preview:
 
     def __init__(self, project: Project, host: str = "127.0.0.1", port: int = 8000, *, watch: bool = False,
                  wechat_app=None, drafts: bool = False, after_build=None, log=print):
+        project = preview_project(project, drafts)
         self.project = project
         self.watch = watch
         self.log = log
@@ -347,7 +365,7 @@ class Preview:
         self.drafts = drafts
         self.rebuilder = Rebuilder(project.root, self._build, self.status, log=log) if watch else None
         app = make_preview_app(project, wechat_app=wechat_app, live_reload=watch, status=self.status)
-        self.server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        self.server = make_local_server(host, port, app)
         self._thread = None
         self._first_build = True
         self._warnings: list = []
@@ -363,6 +381,7 @@ class Preview:
         # Only the first build runs before any thread exists, so only it may fork workers.
         workers = None if self._first_build else 1
         self._first_build = False
+        project = preview_project(project, self.drafts)
         report = build_site(project, drafts=self.drafts, workers=workers)
         summary = site_summary(report, self._warnings)
         self._warnings = report.warnings
@@ -394,7 +413,7 @@ def serve(project: Project, host: str = "127.0.0.1", port: int = 8000, **options
     """Run the preview until Ctrl+C."""
     preview = Preview(project, host, port, **options).start()
     log = options.get("log", print)
-    if not (project.site_dir / "index.html").is_file():
+    if not (preview.project.site_dir / "index.html").is_file():
         log("build/site 还没有内容：先运行 wx build，或加 --watch 自动生成。")
     log(f"预览地址：{preview.url}（Ctrl+C 停止）")
     try:

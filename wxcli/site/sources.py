@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,17 +22,18 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from wxcli import __version__
-from wxcli.content import COLUMN_FILE, MEDIA_FOLDER, Article, article_from_text, is_column_name
-from wxcli.errors import Problem
+from wxcli.content import MEDIA_FOLDER, Article, article_from_text, placeholder_problems
+from wxcli.errors import ContentError, Problem
 from wxcli.fsutil import atomic_write_bytes, read_pickle
 from wxcli.project import Project
+from wxcli.sourcefiles import ContentFiles, decode, link_problem, list_content, os_problem, walk_files
 
 from .markdown import RENDERER_VERSION, MarkdownRenderer, Ref, Row, encode
 
 PARALLEL_FILES = 200  # fewer changed files than this are parsed in-process
 RACY_FINE_NS = 50_000_000
 RACY_COARSE_NS = 2_000_000_000
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 Sig = tuple[int, int, int]
 
@@ -68,6 +68,7 @@ class Entry(NamedTuple):
     draft: bool
     pinned: bool
     url: str
+    aliases: tuple[str, ...]  # old URL paths (without the site prefix) that redirect to ``url``
     body_line: int
     cover_line: int
     md_key: str
@@ -83,7 +84,7 @@ def make_entry(*, refs=(), **fields) -> Entry:
     date = fields["date"]
     card = digest_of(
         fields["title"], fields["url"], date.isoformat(), fields["summary"], fields["cover_url"], fields["pinned"],
-        fields["draft"], fields["column"],
+        fields["draft"], fields["column"], "\x1e".join(fields["aliases"]),
     )
     digest = digest_of(card, fields["author"], "\x1e".join(fields["tags"]), fields["md_key"])
     return Entry(
@@ -116,6 +117,7 @@ def entry_from_article(article: Article, source: str, rendered_key: str, refs, p
         draft=article.draft,
         pinned=article.pinned,
         url=f"{prefix}/{article.column}/{article.slug}/",
+        aliases=tuple(article.aliases),
         body_line=article.body_line,
         cover_line=article.key_lines.get("cover", 1),
         md_key=rendered_key,
@@ -136,6 +138,7 @@ class Scan:
     theme: dict[str, Sig] = field(default_factory=dict)  # absolute path → sig
     started_ns: int = 0
     trust_before: int = 0  # a signature is trusted when the file's mtime is older (see module doc)
+    problems: list[Problem] = field(default_factory=list)  # links out of their folder, left out
 
     def settle(self) -> None:
         """Set :attr:`trust_before` once every file is scanned."""
@@ -158,45 +161,40 @@ class Scan:
         return newest
 
 
-def _visible(name: str) -> bool:
-    return not name.startswith(".") and not name.endswith("~")
-
-
-def _walk_files(root: Path):
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
-        for name in sorted(files):
-            if _visible(name):
-                path = os.path.join(folder, name)
-                yield path, os.stat(path)
-
-
-def scan_inputs(project: Project, theme_dirs: list[Path]) -> Scan:
-    scan = Scan(started_ns=time.time_ns())
+def scan_inputs(project: Project, theme_dirs: list[Path], *, refuse_links: bool = True,
+                files: ContentFiles | None = None) -> Scan:
+    """Signatures of every input; a symbolic link out of its folder is a :class:`ContentError`
+    (or, with ``refuse_links=False``, one of :attr:`Scan.problems`): it is never published.
+    ``files`` is content/'s listing when the caller already has it (``wx build`` lists it once)."""
+    files = files or list_content(project.root)
+    scan = Scan(started_ns=files.taken_ns)
+    scan.problems.extend(files.problems)
+    for relpath, (_path, stat) in files.articles.items():
+        scan.articles[relpath] = sig_of(stat)
+    for relpath, (_path, stat) in files.columns.items():
+        scan.columns[relpath] = sig_of(stat)
     content = project.content_dir
-    if content.is_dir():
-        with os.scandir(content) as top:
-            folders = sorted(
-                (e for e in top if e.is_dir() and is_column_name(e.name)),
-                key=lambda e: e.name,
-            )
-        for folder in folders:
-            with os.scandir(folder.path) as files:
-                for item in sorted(files, key=lambda e: e.name):
-                    if not item.name.endswith(".md") or not _visible(item.name) or not item.is_file():
-                        continue
-                    relpath = f"content/{folder.name}/{item.name}"
-                    table = scan.columns if item.name == COLUMN_FILE else scan.articles
-                    table[relpath] = sig_of(item.stat())
-        media_root = content / MEDIA_FOLDER
-        if media_root.is_dir():
-            for path, stat in _walk_files(media_root):
-                scan.media[Path(path).relative_to(content).as_posix()] = sig_of(stat)
+    media_root = content / MEDIA_FOLDER
+    if media_root.is_dir() and not _escapes(media_root, content, scan.problems):
+        for path, stat in walk_files(media_root, content, "content/", scan.problems, project.root):
+            scan.media[Path(path).relative_to(content).as_posix()] = sig_of(stat)
     for folder in theme_dirs:
-        for path, stat in _walk_files(folder):
+        shown = project.relative(folder)
+        for path, stat in walk_files(folder, folder, f"{shown}/", scan.problems, project.root):
             scan.theme[path] = sig_of(stat)
+    if refuse_links and scan.problems:
+        raise ContentError(scan.problems)
     scan.settle()
     return scan
+
+
+def _escapes(folder: Path, boundary: Path, problems: list[Problem]) -> bool:
+    if folder.is_symlink():
+        problem = link_problem(folder, f"content/{folder.name}", boundary, "content/")
+        if problem is not None:
+            problems.append(problem)
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- the record cache
@@ -324,19 +322,20 @@ def parse_file(context: ParseContext, relpath: str, sig: Sig, trust_before: int)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return Parsed(relpath, None, [Problem(relpath, 1, f"无法读取文件：{exc.strerror}")])
+        return Parsed(relpath, None, [os_problem(exc, relpath)])
     digest = hashlib.blake2b(data, digest_size=16).digest()
     trusted = sig[1] < trust_before
     old = context.old.get(relpath)
     if old is not None and old.digest == digest:
         return Parsed(relpath, Record(sig, trusted, digest, old.entry), [])
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return Parsed(relpath, None, [Problem(relpath, line, "文件不是 UTF-8 编码")])
+        text = decode(data, relpath)
+    except ContentError as exc:
+        return Parsed(relpath, None, exc.problems)
     article, problems = article_from_text(text, path, context.project)
-    if article is None:
+    if article is not None:
+        problems = placeholder_problems(article, relpath)
+    if article is None or problems:
         return Parsed(relpath, None, problems)
     key = context.renderer.key(article.body, article.column)
     rendered = None

@@ -25,7 +25,7 @@ from wxcli.stats.normalise import normalise
 QUESTION_TYPES = ("text", "voice")
 # Unanswered: fell to ``default`` (the engine sets ``unanswered``) or got a
 # 您是不是想问 menu (rule ``menu``) instead of an answer.
-UNANSWERED_SQL = "(unanswered <> 0 OR rule IS 'menu')"
+UNANSWERED_SQL = "(CASE WHEN unanswered <> 0 OR COALESCE(rule, '') = 'menu' THEN 1 ELSE 0 END)"
 # Messages that are not questions: replies typed inside a flow (menu choices, phone
 # numbers) and numbers picked from a 您是不是想问 menu.
 NOT_QUESTION_RULES = ("flow", "menu-pick")
@@ -152,11 +152,15 @@ class Stats:
 
 
 def open_state(path: Path) -> sqlite3.Connection | None:
-    """The state database, or ``None`` when it does not exist (it is not created)."""
+    """The state database, or ``None`` when it does not exist (it is not created).
+    Log rows a stopped or killed server left queued are moved in first, so the
+    report counts every answered message."""
     path = Path(path)
     if not path.is_file():
         return None
-    return state.connect(path)
+    conn = state.connect(path)
+    state.settle(conn)
+    return conn
 
 
 def ensure_indexes(conn: sqlite3.Connection) -> set[str]:
@@ -167,6 +171,8 @@ def ensure_indexes(conn: sqlite3.Connection) -> set[str]:
     database cannot be written (read-only file, long lock) the report still works,
     only slower.
     """
+    if getattr(conn, "dialect", "sqlite") != "sqlite":  # PostgreSQL: indexes come with wx db migrate
+        return set()
     present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     missing = [name for name in INDEXES if name not in present]
     if missing:
@@ -204,9 +210,11 @@ def compute(conn: sqlite3.Connection, tz: tzinfo, span: TimeRange = TimeRange(),
     days = _days(span, tz, sorted({*cube.days, *follows}))
     result.followers = _followers(follows, days)
     result.messages = _messages(cube, days)
+    # DISTINCT in a subquery: SQLite skip-scans the user index either way, and
+    # PostgreSQL hashes it instead of sorting a million rows for COUNT(DISTINCT).
     result.messages.users = conn.execute(
-        f"SELECT COUNT(DISTINCT user) FROM messages {hint['stats_messages_user']}"
-        " WHERE time >= :lo AND time < :hi",
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT user FROM messages {hint['stats_messages_user']}"
+        " WHERE time >= :lo AND time < :hi) AS users",
         params,
     ).fetchone()[0]
     result.questions, result.unanswered = _questions(conn, params, tz, top)
@@ -412,7 +420,7 @@ def _questions(conn: sqlite3.Connection, params: dict, tz: tzinfo, top: int) -> 
     SQL groups identical texts; only the distinct texts are normalised in Python.
     """
     rows = conn.execute(
-        f"""SELECT text, COUNT(*), SUM({UNANSWERED_SQL}), MAX(CASE WHEN {UNANSWERED_SQL} THEN time END)
+        f"""SELECT text, COUNT(*), SUM({UNANSWERED_SQL}), MAX(CASE WHEN {UNANSWERED_SQL} = 1 THEN time END)
             FROM messages
             WHERE msg_type IN {QUESTION_TYPES} AND time >= :lo AND time < :hi
               AND text IS NOT NULL AND text <> ''

@@ -67,9 +67,19 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else ""
 
 
-def render_html(stats: Stats, *, title: str = "公众号数据报告", source: str = "", generated: str = "") -> str:
+DEMO_LABEL = "演示数据"
+
+
+def render_html(stats: Stats, *, title: str = "公众号数据报告", source: str = "", generated: str = "",
+                demo: bool = False) -> str:
+    """The report page; a ``demo`` report says 演示数据 in its title, a banner and every section."""
+    from markupsafe import Markup
+
+    if demo:
+        title = f"【{DEMO_LABEL}】{title}"
     return _ENV.get_template("report.html.j2").render(
-        stats=stats, charts=charts(stats), title=title, source=source, generated=generated,
+        stats=stats, charts=charts(stats), title=title, source=source, generated=generated, demo=demo,
+        demo_tag=Markup(f'<span class="demo-tag">{DEMO_LABEL}</span>') if demo else "",
         period=period_label(stats.since, stats.until, stats.messages.days, stats.timezone),
         share=_share, rule_label=rule_label, ending_label=ending_label,
     )

@@ -28,7 +28,9 @@ def percent(part: float, whole: float) -> str:
     return f"{part / whole:.1%}" if whole else "—"
 
 
-def render(stats: Stats, console: Console, *, title: str = "公众号数据报告", source: str = "") -> None:
+def render(stats: Stats, console: Console, *, title: str = "公众号数据报告", source: str = "", demo: bool = False) -> None:
+    if demo:
+        title = f"【演示数据】{title}（全部为虚构流量，不是真实运营数据）"
     console.print(_header(stats, title, source))
     if stats.empty:
         console.print(Text("无数据：所选时间范围内没有消息、关注或流程记录。", style="yellow"))
