@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from wxcli.bot import compile_project  # noqa: E402
 from wxcli.bot.db import CompiledBot  # noqa: E402
-from wxcli.bot.matcher import keyword_match, resolve, smart_stages  # noqa: E402
+from wxcli.bot.matcher import anchor_similarity, keyword_match, resolve, smart_stages  # noqa: E402
 from wxcli.bot.settings import BotSettings  # noqa: E402
 from wxcli.project import load_project  # noqa: E402
 
@@ -67,6 +67,7 @@ class Prepared:
     keyword: str | None = None
     lexical: list = dataclasses.field(default_factory=list)
     semantic: list = dataclasses.field(default_factory=list)
+    anchor: float | None = None
 
 
 def compile_suite(project_dir: Path, work: Path) -> CompiledBot:
@@ -100,8 +101,9 @@ def prepare(bot: CompiledBot, case) -> Prepared:
     found, corrected = keyword_match(bot, case.q)
     if found is not None:
         return Prepared(case, names, keyword=bot.answer(found.answer).name)
-    lexical, semantic = smart_stages(bot, corrected or case.q, "fused", skip_when_sure=False)
-    return Prepared(case, names, lexical=lexical, semantic=semantic)
+    text = corrected or case.q
+    lexical, semantic = smart_stages(bot, text, "fused", skip_when_sure=False)
+    return Prepared(case, names, lexical=lexical, semantic=semantic, anchor=anchor_similarity(bot, text))
 
 
 def verdict(bot: CompiledBot, item: Prepared, settings: BotSettings, mode: str) -> tuple[str, str | None, tuple]:
@@ -111,7 +113,7 @@ def verdict(bot: CompiledBot, item: Prepared, settings: BotSettings, mode: str) 
     else:
         semantic = [] if mode == "lexical" else item.semantic
         lexical = [] if mode == "semantic" else item.lexical
-        found, _ = resolve(lexical, semantic, settings, mode)
+        found, _ = resolve(lexical, semantic, settings, mode, item.anchor)
         if found is None:
             return "unanswered", None, ()
         if found.rule == "menu":
@@ -186,7 +188,8 @@ def row(suite: str, subset: str, mode: str, c: dict) -> str:
 def settings_line(s: BotSettings) -> str:
     return (f"threshold={s.threshold} menu_margin={s.menu_margin} fused_threshold={s.fused_threshold} "
             f"fused_margin={s.fused_margin} agree_threshold={s.agree_threshold} lexical_weight={s.lexical_weight} lexical_sure={s.lexical_sure} "
-            f"semantic_floor={s.semantic_floor} semantic_ceiling={s.semantic_ceiling}")
+            f"semantic_floor={s.semantic_floor} semantic_ceiling={s.semantic_ceiling} anchor_margin={s.anchor_margin} "
+            f"semantic_sure={s.semantic_sure} semantic_gap={s.semantic_gap}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ from test_bot_support import Chat, make_bot_project
 from wxcli.bot import compile_project, embed, typos
 from wxcli.bot.answer_edit import add_question
 from wxcli.bot.db import CompiledBot
-from wxcli.bot.matcher import Candidate, Nearest, calibrated, decide, fuse, lexical_sure, resolve
+from wxcli.bot.matcher import (Candidate, Nearest, calibrated, decide, fuse, lexical_sure, off_topic, resolve,
+                               semantic_clear)
 from wxcli.bot.settings import BotSettings, bot_settings
 from wxcli.cli import _common, app
 from wxcli.errors import WxError
@@ -100,6 +101,47 @@ def test_lexical_sure_needs_score_and_margin():
     assert not lexical_sure([lex(1, 0.5, 1)], S)
     found, _ = resolve([lex(1, 0.9, 1)], [], S, "fused")
     assert found.reason == "lexical-sure" and found.answer == 1
+
+
+def test_a_message_nearer_an_off_topic_anchor_gets_default():
+    semantic = [near(1, 0.95, 1), near(2, 0.85, 2)]
+    lexical = [lex(1, 0.5, 1)]
+    found, _ = resolve(lexical, semantic, S, "fused")
+    assert found is not None and found.answer == 1
+    assert not off_topic(semantic, 0.90, S)
+    assert off_topic(semantic, 0.95 - S.anchor_margin, S)
+    found, candidates = resolve(lexical, semantic, S, "fused", anchor=0.96)
+    assert found is None and candidates[0].answer == 1  # the trace still shows what was considered
+    sure = [lex(1, 0.95, 1), lex(2, 0.2, 2)]
+    assert resolve(sure, semantic, S, "fused", anchor=0.99)[0].reason == "lexical-sure"
+
+
+def test_a_clear_semantic_lead_answers_when_the_fused_score_is_low():
+    settings = dataclasses.replace(S, fused_threshold=0.99, agree_threshold=0.99)
+    lead = [near(3, settings.semantic_sure + 0.01, 1), near(4, settings.semantic_sure - 0.02, 2)]
+    assert semantic_clear(lead, settings).answer == 3
+    found, _ = resolve([], lead, settings, "fused", anchor=0.5)
+    assert (found.rule, found.answer, found.reason) == ("smart", 3, "semantic-clear")
+    tie = [near(3, settings.semantic_sure + 0.01, 1), near(4, settings.semantic_sure + 0.005, 2)]
+    assert semantic_clear(tie, settings) is None and resolve([], tie, settings, "fused")[0] is None
+    low = [near(3, settings.semantic_sure - 0.01, 1)]
+    assert semantic_clear(low, settings) is None
+    assert resolve([], lead, settings, "fused", anchor=lead[0].similarity)[0] is None  # the anchor wins
+
+
+@pytest.mark.semantic
+def test_bundled_anchors_are_small_talk_and_embedded_with_the_model():
+    anchors = embed.read_anchors()
+    assert len(anchors) >= 150 and len(set(anchors)) == len(anchors)
+    assert not any(word in text for text in anchors for word in ("银行", "信用卡", "贷款", "转账"))
+    model = embed.load_model()
+    if model is None:
+        pytest.skip(embed.model_problem())
+    vectors = embed.anchor_vectors(model)
+    assert vectors.shape == (len(anchors), embed.DIM)
+    semantic = embed.Semantic(None, embed.QueryEncoder(model), vectors)
+    assert semantic.anchor_similarity("给我讲个笑话") == pytest.approx(1.0, abs=0.01)
+    assert embed.Semantic(None, embed.QueryEncoder(model)).anchor_similarity("给我讲个笑话") is None
 
 
 def test_settings_from_wx_toml_are_validated():

@@ -304,15 +304,41 @@ def build_vectors(db_dir: Path, cache_dir: Path, texts: Sequence[str], labels: S
     return {"model": MODEL_ID, "file": f"{INDEX_DIR}/{name}", "count": len(labels)}, None
 
 
-class Semantic:
-    """What the matcher needs at answer time: the index and the query encoder."""
+ANCHORS_FILE = Path(__file__).with_name("offtopic_anchors.txt")
+"""Small talk and unrelated phrasings bundled with the package (one a line, ``#`` comments)."""
 
-    def __init__(self, index: VectorIndex, encode: QueryEncoder):
+
+def read_anchors(path: Path = ANCHORS_FILE) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+@functools.lru_cache(maxsize=4)
+def anchor_vectors(model: Model):
+    """The off-topic anchors' embeddings, once per model and process (a few
+    hundred milliseconds: the list is short, so a plain matrix beats an index)."""
+    from wxcli.bot.text import normalize
+
+    return model.embed([normalize(text) for text in read_anchors()])
+
+
+class Semantic:
+    """What the matcher needs at answer time: the index, the query encoder and
+    the off-topic anchors."""
+
+    def __init__(self, index: VectorIndex, encode: QueryEncoder, anchors=None):
         self.index = index
         self.encode = encode
+        self.anchors = anchors
 
     def nearest(self, text: str, count: int) -> list[Hit]:
         return self.index.search(self.encode(text), count)
+
+    def anchor_similarity(self, text: str) -> float | None:
+        """Cosine similarity of the nearest off-topic anchor, or None without anchors."""
+        if self.anchors is None or not len(self.anchors):
+            return None
+        return float((self.anchors @ self.encode(text)).max())
 
 
 def open_semantic(db_path: Path, meta: dict | None) -> tuple[Semantic | None, str | None]:
@@ -329,7 +355,7 @@ def open_semantic(db_path: Path, meta: dict | None) -> tuple[Semantic | None, st
         index = VectorIndex(path)
     except Exception as exc:
         return None, f"语义索引 {path} 无法打开（{exc}），智能应答只用关键词检索；请重新运行 wx build"
-    return Semantic(index, _encoder(model)), None
+    return Semantic(index, _encoder(model), anchor_vectors(model)), None
 
 
 @functools.lru_cache(maxsize=4)

@@ -378,27 +378,62 @@ def smart_stages(bot: CompiledBot, text: str, mode: str, *, skip_when_sure: bool
     return lexical, semantic_candidates(bot, text)
 
 
+def off_topic(semantic: Sequence[Nearest], anchor: float | None, settings: BotSettings) -> bool:
+    """The message is nearer (within ``anchor_margin``) an off-topic anchor than any phrasing."""
+    return anchor is not None and bool(semantic) and anchor >= semantic[0].similarity - settings.anchor_margin
+
+
+def semantic_clear(semantic: Sequence[Nearest], settings: BotSettings) -> Nearest | None:
+    """The nearest answer when its phrasing is close (``semantic_sure``) and clearly
+    nearer than the next answer's (``semantic_gap``): e5's similarities sit in a
+    narrow band, so the lead says more than the level."""
+    if not semantic or semantic[0].similarity < settings.semantic_sure:
+        return None
+    if len(semantic) > 1 and semantic[0].similarity - semantic[1].similarity < settings.semantic_gap:
+        return None
+    return semantic[0]
+
+
 def resolve(lexical: Sequence[Candidate], semantic: Sequence[Nearest], settings: BotSettings,
-            mode: str) -> tuple[Match | None, tuple[Candidate, ...]]:
-    """The smart decision from both stages' candidates (pure): a match or menu, or
-    None for ``default``; always the candidates shown in the trace."""
+            mode: str, anchor: float | None = None) -> tuple[Match | None, tuple[Candidate, ...]]:
+    """The smart decision from both stages' candidates and the nearest off-topic
+    anchor's similarity (pure): a match or menu, or None for ``default``; always
+    the candidates shown in the trace.
+
+    Unless the lexical stage is sure, a message nearer an anchor than any
+    phrasing is off topic; when the fused scores say ``default``, a clear
+    semantic lead (:func:`semantic_clear`) still answers."""
     if mode == "fused" and lexical_sure(lexical, settings):
         top = lexical[0]
         return Match("smart", top.answer, score=top.score, candidates=tuple(lexical[:CANDIDATES_SHOWN]),
                      reason="lexical-sure"), tuple(lexical[:CANDIDATES_SHOWN])
-    candidates = tuple(fuse(lexical, semantic, settings, mode)[:CANDIDATES_SHOWN])
+    ranked = fuse(lexical, semantic, settings, mode)
+    candidates = tuple(ranked[:CANDIDATES_SHOWN])
+    if mode != "lexical" and off_topic(semantic, anchor, settings):
+        return None, candidates
     decision = decide(candidates, settings, mode)
     if decision.rule == "default":
-        return None, candidates
+        clear = semantic_clear(semantic, settings) if mode != "lexical" else None
+        if clear is None:
+            return None, candidates
+        chosen = next(c for c in ranked if c.answer == clear.answer)
+        return Match("smart", clear.answer, score=chosen.score, candidates=candidates,
+                     reason="semantic-clear"), candidates
     return Match(decision.rule, decision.answer, score=candidates[0].score, candidates=candidates,
                  menu=decision.menu, reason=decision.reason), candidates
+
+
+def anchor_similarity(bot: CompiledBot, text: str) -> float | None:
+    """Cosine similarity of the off-topic anchor nearest ``text`` (None without the model)."""
+    return bot.semantic.anchor_similarity(normalize(text)) if bot.semantic is not None else None
 
 
 def match_smart(bot: CompiledBot, text: str) -> tuple[Match | None, tuple[Candidate, ...]]:
     """A smart match or menu above the threshold, else None; always the candidates."""
     mode = smart_mode(bot)
     lexical, semantic = smart_stages(bot, text, mode)
-    return resolve(lexical, semantic, bot.settings, mode)
+    anchor = anchor_similarity(bot, text) if semantic else None
+    return resolve(lexical, semantic, bot.settings, mode, anchor)
 
 
 def keyword_match(bot: CompiledBot, text: str) -> tuple[Match | None, str | None]:

@@ -59,6 +59,14 @@ class BotSettings:
     """Cosine similarity that calibrates to 0 (unrelated messages score about this)."""
     semantic_ceiling: float = 0.95
     """Cosine similarity that calibrates to 1 (a close paraphrase)."""
+    anchor_margin: float = 0.02
+    """A message whose nearest off-topic anchor is within this cosine of its nearest
+    phrasing gets ``default`` (unless the lexical stage is sure)."""
+    semantic_sure: float = 0.88
+    """Cosine similarity at and above which the nearest answer is given on its own,
+    when it also leads the next answer by ``semantic_gap``."""
+    semantic_gap: float = 0.015
+    """Cosine lead over the next answer that the ``semantic_sure`` rule needs."""
     flow_timeout: float = 600.0
     """Seconds of silence after which a flow (or a pending menu) is forgotten."""
     max_misses: int = 3
@@ -133,6 +141,9 @@ def bot_settings(section: dict) -> BotSettings:
         lexical_sure=_number(section, "lexical_sure", base.lexical_sure, float, 0, 1),
         semantic_floor=_number(section, "semantic_floor", base.semantic_floor, float, 0, 1),
         semantic_ceiling=_number(section, "semantic_ceiling", base.semantic_ceiling, float, 0, 1),
+        anchor_margin=_number(section, "anchor_margin", base.anchor_margin, float, -1, 1),
+        semantic_sure=_number(section, "semantic_sure", base.semantic_sure, float, 0, 1),
+        semantic_gap=_number(section, "semantic_gap", base.semantic_gap, float, 0, 1),
         flow_timeout=_duration(section, "flow_timeout", base.flow_timeout),
         max_misses=_number(section, "max_misses", base.max_misses, int, 1, 100),
         handover_words=_words(section, "handover_words", base.handover_words),
