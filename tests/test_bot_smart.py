@@ -21,6 +21,7 @@ from wxcli.bot.db import CompiledBot
 from wxcli.bot.matcher import (Candidate, Nearest, calibrated, decide, fuse, lexical_sure, off_topic, resolve,
                                semantic_clear)
 from wxcli.bot.settings import BotSettings, bot_settings
+from wxcli.bot.text import normalize
 from wxcli.cli import _common, app
 from wxcli.errors import WxError
 from wxcli.project import load_project
@@ -130,7 +131,7 @@ def test_a_clear_semantic_lead_answers_when_the_fused_score_is_low():
 
 
 @pytest.mark.semantic
-def test_bundled_anchors_are_small_talk_and_embedded_with_the_model():
+def test_bundled_anchors_are_small_talk_and_embedded_with_the_model(tmp_path):
     anchors = embed.read_anchors()
     assert len(anchors) >= 150 and len(set(anchors)) == len(anchors)
     assert not any(word in text for text in anchors for word in ("银行", "信用卡", "贷款", "转账"))
@@ -139,6 +140,14 @@ def test_bundled_anchors_are_small_talk_and_embedded_with_the_model():
         pytest.skip(embed.model_problem())
     vectors = embed.anchor_vectors(model)
     assert vectors.shape == (len(anchors), embed.DIM)
+    cache_path = tmp_path / "embeddings.db"
+    embed.EmbeddingCache(cache_path).close()
+    cached = embed.anchor_vectors(model, cache_path)
+    assert (abs(cached - vectors) < 1e-4).all()
+    reader = embed.EmbeddingCache(cache_path)
+    keys = {embed.text_key(normalize(t)) for t in anchors}
+    assert len(reader.get_many(list(keys))) == len(keys)  # the next process reads them
+    reader.close()
     semantic = embed.Semantic(None, embed.QueryEncoder(model), vectors)
     assert semantic.anchor_similarity("给我讲个笑话") == pytest.approx(1.0, abs=0.01)
     assert embed.Semantic(None, embed.QueryEncoder(model)).anchor_similarity("给我讲个笑话") is None

@@ -314,12 +314,24 @@ def read_anchors(path: Path = ANCHORS_FILE) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def anchor_vectors(model: Model):
-    """The off-topic anchors' embeddings, once per model and process (a few
-    hundred milliseconds: the list is short, so a plain matrix beats an index)."""
+def anchor_vectors(model: Model, cache_path: Path | None = None):
+    """The off-topic anchors' embeddings, once per model and process (the list is
+    short, so a plain matrix beats an index). Read from, and added to, the
+    build's embedding cache when there is one: embedding them takes seconds on a
+    busy machine, and every server worker would pay it at start."""
     from wxcli.bot.text import normalize
 
-    return model.embed([normalize(text) for text in read_anchors()])
+    texts = [normalize(text) for text in read_anchors()]
+    if cache_path is not None and cache_path.is_file():
+        try:
+            cache = EmbeddingCache(cache_path)
+            try:
+                return embed_texts(texts, cache, model)
+            finally:
+                cache.close()
+        except (OSError, sqlite3.Error):
+            pass  # a read-only or busy cache: embed them here
+    return model.embed(texts)
 
 
 class Semantic:
@@ -355,7 +367,8 @@ def open_semantic(db_path: Path, meta: dict | None) -> tuple[Semantic | None, st
         index = VectorIndex(path)
     except Exception as exc:
         return None, f"语义索引 {path} 无法打开（{exc}），智能应答只用关键词检索；请重新运行 wx build"
-    return Semantic(index, _encoder(model), anchor_vectors(model)), None
+    anchors = anchor_vectors(model, Path(db_path).parent / "cache" / "embeddings.db")
+    return Semantic(index, _encoder(model), anchors), None
 
 
 @functools.lru_cache(maxsize=4)
