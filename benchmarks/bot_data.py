@@ -29,6 +29,9 @@ class BenchProject:
     """Keywords exactly as a user would send them (exact hits)."""
     questions: list[str]
     """Paraphrased questions that reach the smart matcher and clear its threshold."""
+    loose: list[str]
+    """300 questions sharing only half the words of an example question: the
+    lexical stage is not sure of them, so the embedding stage runs."""
     replies: list[str]
 
 
@@ -64,7 +67,7 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
     rng = random.Random(seed)
     words = vocabulary()
     used: set[str] = set()
-    keywords, questions, replies = [], [], []
+    keywords, questions, replies, loose = [], [], [], []
     per_file = 1000
     for start in range(0, answers, per_file):
         chunk = []
@@ -82,6 +85,9 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
             if len(questions) < 200:
                 parts = [qs[0][j:j + 2] for j in range(0, 8, 2)]
                 questions.append("请问" + parts[2] + parts[0] + parts[1] + parts[3] + "要怎么弄")
+            if len(loose) < 300:
+                parts = [qs[0][j:j + 2] for j in range(0, 8, 2)]
+                loose.append("我想了解一下" + parts[3] + "和" + parts[1] + "的情况")
             chunk.append(f"- id: a{i}\n  keywords: {_yaml_list(kws)}\n  questions: {_yaml_list(qs)}\n  reply: {reply}\n")
         (root / "flows" / "answers" / f"gen{start // per_file:04d}.yml").write_text("".join(chunk), encoding="utf-8")
     for f in range(flows):
@@ -105,4 +111,30 @@ def write_project(root: Path, answers: int, flows: int = 1, *, seed: int = 7) ->
               done:
                 say: 已登记 {{phone}}。
             """).lstrip(), encoding="utf-8")
-    return BenchProject(root=root, answers=answers, keywords=keywords, questions=questions, replies=replies)
+    return BenchProject(root=root, answers=answers, keywords=keywords, questions=questions, replies=replies,
+                        loose=loose)
+
+
+def synthetic_vectors(root: Path) -> None:
+    """Fill the project's embedding cache with seeded random unit vectors for every
+    keyword and example question, so the compiler indexes them without running
+    the model over 400,000 generated phrasings (hours on two cores). Messages are
+    still embedded by the real model at answer time, and the index is searched
+    as usual: what is measured is the serving cost, not the answers' quality."""
+    import numpy as np
+    import yaml
+
+    from wxcli.bot.embed import DIM, EmbeddingCache, text_key
+
+    texts = []
+    for path in sorted((root / "flows" / "answers").glob("*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            texts += [str(t) for t in (item.get("keywords") or []) + (item.get("questions") or [])]
+    rng = np.random.default_rng(11)
+    cache = EmbeddingCache(root / "build" / "cache" / "embeddings.db")
+    for start in range(0, len(texts), 10000):
+        chunk = texts[start:start + 10000]
+        rows = rng.normal(size=(len(chunk), DIM)).astype(np.float32)
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        cache.put_many([(text_key(t), row.tobytes()) for t, row in zip(chunk, rows)])
+    cache.close()

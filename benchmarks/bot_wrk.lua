@@ -5,8 +5,10 @@
 --
 --   wrk -t2 -c32 -d10s -s bot_wrk.lua URL -- TOKEN MODE USERS TEXT [TEXT2]
 --
--- MODE "cycle": TEXT... are sent in turn. MODE "flow": each user sends TEXT
--- first (a flow trigger) and TEXT2 (an option) from then on.
+-- MODE "cycle": TEXT... are sent in turn. MODE "unique": the same, each with
+-- the request's own number appended, so no two messages are alike (nothing a
+-- cache could serve). MODE "flow": each user sends TEXT first (a flow trigger)
+-- and TEXT2 (an option) from then on.
 
 local bit = require("bit")
 local band, bor, bxor, bnot, rol, tobit, tohex = bit.band, bit.bor, bit.bxor, bit.bnot, bit.rol, bit.tobit, bit.tohex
@@ -54,7 +56,7 @@ end
 
 local token, mode, users, texts, path
 local sent, seen = 0, {}
-local tid
+local tid, run
 
 function init(args)
   token = args[1] or "bench-token"
@@ -65,6 +67,7 @@ function init(args)
   tid = wrk.thread:get("tid") or 1
   path = wrk.path
   math.randomseed(os.time() + tid * 7919)
+  run = math.random(1, 999999999)
 end
 
 local function cdata(s)
@@ -77,6 +80,8 @@ function request()
   local text
   if mode == "flow" then
     if seen[user] then text = texts[2] else text = texts[1]; seen[user] = true end
+  elseif mode == "unique" then
+    text = texts[(sent - 1) % #texts + 1] .. format("，第%d-%d-%d次", run, tid, sent)
   else
     text = texts[(sent - 1) % #texts + 1]
   end

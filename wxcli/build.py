@@ -41,7 +41,8 @@ def build_project(project: Project, *, drafts: bool = False, clean: bool = False
     now = time.time()  # one clock for both: an article falls due on the site and in the bot together
     files = list_content(project.root)  # one listing of content/ for the three steps
     store, scan = ArticleStore(project, clean=clean, files=files), SourceScan(project)
-    prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan, now=now)
+    prepared = prepare_database(project, drafts=drafts, clean=clean, store=store, scan=scan, now=now,
+                                progress=progress)
     _drop_segmenter()
     try:
         site = build_site(project, drafts=drafts, clean=clean, strict=strict, progress=progress,

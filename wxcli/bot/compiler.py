@@ -12,7 +12,9 @@ Tables: ``meta``, ``answers``, ``keywords`` (exact/contains in canonical form,
 regex as written), ``docs`` (segmented keywords, questions and titles),
 ``postings`` (each word's docs, packed — see :func:`pack_postings`),
 ``answer_features`` (each answer's words and characters), ``terms`` (how many
-answers use each word or character), ``flows``, ``branches``.
+answers use each word or character), ``pinyin`` (each word's sound, for
+homophone typos), ``flows``, ``branches``; the ``vectors`` meta entry names the
+embedding index written beside the database (:mod:`wxcli.bot.embed`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wxcli import __version__, stamps
+from wxcli.bot import embed, typos
 from wxcli.bot.article_facts import ArticleFacts, ArticleStore, facts_of
 from wxcli.bot.doc_cache import DocumentCache
 from wxcli.bot.flow_source import _check_graph, _flow_target, _skeletons, compile_flows, read_flow_files  # noqa: F401
@@ -64,7 +67,7 @@ from wxcli.content import Content, load_content
 from wxcli.errors import ContentError, Problem
 from wxcli.project import Project
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _JSON = json.JSONEncoder(ensure_ascii=False)
 """``json.dumps(…, ensure_ascii=False)`` without building an encoder per call (10,000 replies)."""
 ANALYSIS_VERSION = 2
@@ -80,6 +83,7 @@ CREATE TABLE docs (id INTEGER PRIMARY KEY, answer INTEGER NOT NULL REFERENCES an
 CREATE TABLE answer_features (answer INTEGER PRIMARY KEY REFERENCES answers(id), features TEXT NOT NULL);
 CREATE TABLE postings (term TEXT PRIMARY KEY, docs BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE pinyin (sound TEXT PRIMARY KEY, word TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE flows (id TEXT PRIMARY KEY, title TEXT, spec TEXT NOT NULL, source TEXT);
 CREATE TABLE branches (id INTEGER PRIMARY KEY, name TEXT, address TEXT, phone TEXT,
                        lat REAL, lng REAL, hours TEXT, line INTEGER);
@@ -234,7 +238,8 @@ def _inputs_key(scan: stamps.SourceScan, store: ArticleStore, drafts: bool) -> s
     article's facts and the articles' problems. An edit that leaves every article's facts
     as they were (a body, a tag) gives the same key, so the database it would compile is
     the one in place."""
-    others = scan.signature(f"bot-others:{drafts}:{SCHEMA_VERSION}:{ANALYSIS_VERSION}:{_jieba_dictionary()}",
+    others = scan.signature(f"bot-others:{drafts}:{SCHEMA_VERSION}:{ANALYSIS_VERSION}:{_jieba_dictionary()}:"
+                            f"{embed.model_fingerprint()}",
                             articles=False)
     if others is None:
         return None
@@ -246,7 +251,7 @@ def _inputs_key(scan: stamps.SourceScan, store: ArticleStore, drafts: bool) -> s
 
 
 def _tables(project: Project, sources: Sources, ctx: ReadContext, answers: list[Answer], keyword_rows: list[dict],
-            index: DocIndex) -> tuple[dict, dict[str, list[tuple]]]:
+            index: DocIndex, vectors: dict | None) -> tuple[dict, dict[str, list[tuple]]]:
     meta = {
         "schema": SCHEMA_VERSION,
         "built_at": time.time(),
@@ -254,6 +259,7 @@ def _tables(project: Project, sources: Sources, ctx: ReadContext, answers: list[
         "synonyms": sources.synonyms.groups,
         "answer_docs": index.total,
         "base_url": project.base_url,
+        "vectors": vectors,
     }
     tables = {
         "answers": _answer_rows(answers),
@@ -263,6 +269,7 @@ def _tables(project: Project, sources: Sources, ctx: ReadContext, answers: list[
         "postings": index.postings,
         "answer_features": index.answer_features,
         "terms": list(index.df.items()),
+        "pinyin": typos.pinyin_rows(d[4] for d in index.docs),
         "flows": [(f["id"], f["title"], json.dumps({k: v for k, v in f.items() if k not in ("source", "trigger_lines")},
                                                    ensure_ascii=False), f["source"]) for f in sources.flows.values()],
         "branches": [(i, b["name"], b["address"], b["phone"], b["lat"], b["lng"], b["hours"], b["line"])
@@ -316,7 +323,8 @@ def _current(recorded: dict | None, now: float) -> dict | None:
 
 def prepare_database(project: Project, *, drafts: bool = False, out: Path | None = None,
                      clean: bool = False, store: ArticleStore | None = None,
-                     scan: stamps.SourceScan | None = None, now: float | None = None) -> PreparedDatabase:
+                     scan: stamps.SourceScan | None = None, now: float | None = None,
+                     progress: embed.Progress | None = None) -> PreparedDatabase:
     """Compile the bot sources into a file beside ``out`` (default ``build/wx.db``).
 
     Raises :class:`~wxcli.errors.ContentError` listing every error as
@@ -327,13 +335,15 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     ``store`` and ``scan`` are the articles' store and the sources' stat when the caller shares them.
     Articles dated after ``now`` (default: the clock) are left out until then; the
     stamps record when the next one falls due, and are stale from that moment.
+    ``progress(stage, done, total)`` follows the embedding of texts not in the
+    embedding cache (:mod:`wxcli.bot.embed`).
     """
     started = time.perf_counter()
     now = time.time() if now is None else now
     target = Path(out) if out else project.db_path
     stamp, inputs_stamp = project.cache_dir / "wx-db.stamp", project.cache_dir / "wx-db.inputs"
     scan = scan or stamps.SourceScan(project)
-    signature = scan.signature(f"bot:{drafts}:{SCHEMA_VERSION}") if out is None else None
+    signature = scan.signature(f"bot:{drafts}:{SCHEMA_VERSION}:{embed.model_fingerprint()}") if out is None else None
     unchanged = _current(stamps.recorded(stamp, signature), now) if target.is_file() and not clean else None
     if unchanged is not None:
         return PreparedDatabase(CompileResult.from_dict(unchanged, seconds=time.perf_counter() - started), target)
@@ -348,7 +358,9 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
     analyses = DocumentCache(project.cache_dir, "analyses", _analysis_fingerprint(sources.synonyms), clean=clean)
     analyse = functools.partial(analyse_texts, sources.synonyms)
     index = _doc_index(answers, sources.synonyms, analyse=lambda texts: analyses.map(texts, analyse))
-    meta, tables = _tables(project, sources, ctx, answers, keyword_rows, index)
+    vectors, _ = embed.build_vectors(target.parent, project.cache_dir, [d[3] for d in index.docs],
+                                     [d[0] for d in index.docs], progress)
+    meta, tables = _tables(project, sources, ctx, answers, keyword_rows, index, vectors)
     temporary = _write_beside(target, meta, tables)
     result = CompileResult(
         path=target, answers=len(sources.answers), keywords=len(keyword_rows), docs=len(index.docs),
@@ -366,10 +378,10 @@ def prepare_database(project: Project, *, drafts: bool = False, out: Path | None
 
 
 def compile_project(project: Project, *, drafts: bool = False, out: Path | None = None,
-                    clean: bool = False) -> CompileResult:
+                    clean: bool = False, progress: embed.Progress | None = None) -> CompileResult:
     """Compile the bot sources into ``out`` (default ``build/wx.db``) and put it in place.
 
     Raises :class:`~wxcli.errors.ContentError` (see :func:`prepare_database`);
     the previous database is then left untouched. Returns counts and warnings.
     """
-    return prepare_database(project, drafts=drafts, out=out, clean=clean).commit()
+    return prepare_database(project, drafts=drafts, out=out, clean=clean, progress=progress).commit()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import ahocorasick
 
+from wxcli.bot import embed
 from wxcli.bot.branches import Branch
 from wxcli.bot.compiler import MODES, SCHEMA_VERSION, unpack_postings
 from wxcli.bot.flows import Flow, load_flow
@@ -72,6 +73,8 @@ class CompiledBot:
         self._pool = ConnectionPool(self._open)
         self._answers: dict[int, AnswerRef] = {}
         self._df: dict[str, int] = {}
+        self.memo: dict = {}
+        """The matcher's results by (settings, message) — see :func:`wxcli.bot.matcher.match_text`."""
         with self.connection() as conn:
             self._load(conn)
 
@@ -90,6 +93,10 @@ class CompiledBot:
         }
         self.branches = [Branch(*row) for row in conn.execute(
             "SELECT name, address, phone, lat, lng, hours FROM branches ORDER BY id")]
+        self.sounds = dict(conn.execute("SELECT sound, word FROM pinyin"))
+        self.sound_words = frozenset(self.sounds.values())
+        self.semantic, self.semantic_problem = (
+            embed.open_semantic(self.path, meta.get("vectors")) if self.settings.smart != "lexical" else (None, None))
 
     def _load_keywords(self, conn: sqlite3.Connection) -> None:
         """An Aho–Corasick automaton over canonical keywords, with per-keyword arrays.
@@ -171,6 +178,12 @@ class CompiledBot:
                 "SELECT d.id, d.answer, d.text, d.features, d.weight, af.features FROM docs d"
                 " JOIN answer_features af ON af.answer = d.answer"
                 f" WHERE d.id IN ({','.join('?' * len(ids))})", ids).fetchall()
+
+    def doc_answers(self, ids: list[int]) -> list[tuple[int, int, str]]:
+        """(id, answer, text) of the given docs."""
+        with self.connection() as conn:
+            return conn.execute(f"SELECT id, answer, text FROM docs WHERE id IN ({','.join('?' * len(ids))})",
+                                ids).fetchall()
 
     def event_answer(self, on: str) -> AnswerRef | None:
         aid = self.events.get(on)

@@ -59,6 +59,8 @@ class Outcome:
     score: float | None = None
     keyword: str | None = None
     candidates: list = field(default_factory=list)
+    reason: str | None = None
+    corrected: str | None = None
     flow: str | None = None
     node: str | None = None
     step: str | None = None
@@ -85,6 +87,8 @@ class Outcome:
             "keyword": self.keyword,
             "runner_up": self.runner_up,
             "candidates": self.candidates,
+            "reason": self.reason,
+            "corrected": self.corrected,
             "flow": self.flow,
             "node": self.node,
             "step": self.step,
@@ -278,6 +282,10 @@ def _match(bot: CompiledBot, session: Session | None, msg: wechat.Message, now: 
     # 3–5. keywords, then smart retrieval
     found = match_text(bot, text)
     outcome.candidates = _trace_candidates(bot, found)
+    if found is not None:
+        outcome.reason, outcome.corrected = found.reason, found.corrected
+        if found.reason and bot.semantic is None and bot.settings.smart != "lexical":
+            outcome.notes.append("lexical-only")
     if found is not None and found.rule == "menu":
         outcome.rule = "menu"
         outcome.score = found.score

@@ -36,10 +36,13 @@ def check(
     problems = check_project(project, strict=strict)
     errors = sum(1 for p in problems if p.is_error)
     warnings = len(problems) - errors
+    semantic = semantic_notice(project)
     if as_json:
-        print_json({"ok": errors == 0, "errors": errors, "warnings": warnings,
+        print_json({"ok": errors == 0, "errors": errors, "warnings": warnings, "semantic": semantic,
                     "problems": [p.as_dict() for p in problems]})
     else:
+        if semantic:
+            err_console.print(f"注意：{semantic}", soft_wrap=True, markup=False)
         for problem in problems:
             console.print(_problem_line(problem), markup=False, soft_wrap=True, highlight=False)
         if problems:
@@ -48,6 +51,19 @@ def check(
             err_console.print("检查完毕，没有发现问题。")
     if errors:
         raise typer.Exit(1)
+
+
+def semantic_notice(project) -> str | None:
+    """Why the smart stage will answer without the embedding model, or None."""
+    from wxcli.bot import embed
+    from wxcli.bot.settings import bot_settings
+    from wxcli.errors import WxError
+
+    try:
+        mode = bot_settings(project.bot).smart
+    except WxError:
+        return None  # the check itself reports the bad wx.toml
+    return None if mode == "lexical" else embed.model_problem()
 
 
 @handle_errors

@@ -163,6 +163,10 @@ def serve(
 
     if server and server not in serving.SERVERS:
         raise typer.BadParameter(f"未知的服务器 {server}，可选：{', '.join(serving.SERVERS)}", param_hint="--server")
+    from wxcli.cli.review import semantic_notice
+
+    if semantic := semantic_notice(project):
+        log(f"注意：{semantic}")
     try:
         if watch:
             from wxcli.server import make_app

@@ -129,10 +129,21 @@ def _present(project: Project, stats: Stats, source: str, *, exists: bool, as_js
         return
     if html is None:
         render(stats, Console(), title=title, source=source, demo=demo)
+        _unanswered_groups(project, stats)
         if reach:
             typer.echo("\n".join(reach_report.lines(reach, project.timezone)))
     elif stats.empty:
         typer.echo("无数据：所选时间范围内没有消息、关注或流程记录。")
+
+
+def _unanswered_groups(project: Project, stats: Stats) -> None:
+    """The unanswered questions again, grouped by meaning with the closest answer."""
+    if stats.unanswered.top and stats.unanswered.distinct > 1:
+        from wxcli.cli.answers import group_questions, groups_table
+
+        groups = group_questions(project, [(q.example, q.unanswered) for q in stats.unanswered.top])
+        Console().print(groups_table(groups))
+        typer.echo("补充问法：wx answers suggest 列出建议，wx answers add-question 应答ID \"问法\" 追加。")
 
 
 @leads_app.command("export")
