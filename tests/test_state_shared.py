@@ -20,7 +20,7 @@ import pytest
 from shared_servers import (PG_ADMIN_URL, REDIS_URL, PostgresCluster, RedisServer, Shared, drop_database, drop_prefix,
                             free_port, fresh_database, postgres_or_skip, redis_or_skip, with_database)
 from test_bot_support import make_bot_project, message_xml
-from test_server_exactly_once import kill_9
+from test_server_exactly_once import at_once, kill_9
 from wxcli import state, wechat
 from wxcli.state import Exchange, MessageRow, Session
 from wxcli.state.shared import SharedStore
@@ -188,22 +188,6 @@ class Node:
 
     def kill(self) -> None:
         assert kill_9(self.process) >= 3
-
-
-def at_once(*calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        results[index] = call()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def wait_for(condition, timeout: float = 20) -> bool:
