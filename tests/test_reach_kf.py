@@ -91,7 +91,7 @@ def test_handover_words_and_repeated_unanswered_messages(root, server):
         assert _transfer(live.say("u-words", "转人工"))
         assert _transfer(live.say("u-words", "人工"))
         assert not _transfer(live.say("u-words", "人工客服"))  # the answer with the phone numbers
-        for text in ("今天晚饭吃什么", "火星上有网点吗"):
+        for text in ("今天晚饭吃什么", "猫为什么怕水"):
             assert not _transfer(live.say("u-lost", text))
             live.service.flush()
         assert _transfer(live.say("u-lost", "你们的吉祥物叫什么"))  # the third unanswered in a row
@@ -113,7 +113,7 @@ def test_handover_words_and_repeated_unanswered_messages(root, server):
 def test_wx_ask_and_wx_chat_hand_over_like_the_server(root):
     """The streak lives in the session the engine reads, so every caller behaves the same."""
     compile_project(load_project(root, environ={}))
-    lost = ("今天晚饭吃什么", "火星上有网点吗", "你们的吉祥物叫什么")
+    lost = ("今天晚饭吃什么", "猫为什么怕水", "你们的吉祥物叫什么")
     asked = [run_wx(root, {}, "ask", "-u", "u-ask", "--json", text) for text in lost]
     rules = [json.loads(a.stdout)["rule"] for a in asked]
     assert rules == ["default", "default", "handover"], [a.stderr for a in asked]
@@ -129,7 +129,7 @@ def test_handover_is_configurable(root):
         assert not _transfer(live.say("u1", "转人工"))
         reply = live.say("u1", "找客服")
         assert _transfer(reply) and reply.get("KfAccount") == "kf2001@sample"
-        for text in ("今天晚饭吃什么", "火星上有网点吗", "你们的吉祥物叫什么", "再来一个"):
+        for text in ("今天晚饭吃什么", "猫为什么怕水", "你们的吉祥物叫什么", "再来一个"):
             assert not _transfer(live.say("u2", text))
             live.service.flush()
     finally:

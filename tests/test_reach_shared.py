@@ -20,7 +20,7 @@ from wxcli.bot import compile_project
 from wxcli.project import load_project
 
 CARD_FLOW = ("办信用卡", "1", "立即登记", "张先生", "13800000000")
-LOST = ("今天晚饭吃什么", "火星上有网点吗", "你们的吉祥物叫什么")
+LOST = ("今天晚饭吃什么", "猫为什么怕水", "你们的吉祥物叫什么")
 HUANGLONG = (30.2741, 120.1418)  # 示例银行杭州黄龙支行, 西湖区
 VOLATILE = {"database", "latency", "created", "sent_at", "finished", "changed", "synced", "located", "time",
             "last_seen", "subscribe_time", "last_message", "since", "until"}
