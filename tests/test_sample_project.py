@@ -47,3 +47,15 @@ def test_sample_checks_tests_and_builds(sample, monkeypatch):
     assert (sample / "build" / "site" / "index.html").is_file()
     assert (sample / "build" / "wx.db").is_file()
     assert (sample / "build" / "review" / "index.html").is_file()
+
+
+@pytest.mark.semantic
+def test_sample_conversation_tests_pass_with_the_model(sample, monkeypatch):
+    """As a user runs them after `pip install`: with the embedding stage on, not only lexically."""
+    from wxcli.bot import embed
+
+    if embed.load_model() is None:
+        pytest.skip(embed.model_problem())
+    monkeypatch.chdir(sample)
+    conversation = runner.invoke(app, ["test"])
+    assert conversation.exit_code == 0, conversation.output
