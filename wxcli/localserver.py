@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import socketserver
+import threading
+import time
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from wxcli.serving import guard_paths
@@ -35,3 +37,21 @@ class QuietHandler(WSGIRequestHandler):
 def make_local_server(host: str, port: int, app) -> ThreadingServer:
     """``app`` on ``host:port`` (port 0: a free one) behind the path guard; raises OSError as bind does."""
     return make_server(host, port, guard_paths(app), server_class=ThreadingServer, handler_class=QuietHandler)
+
+
+def serve_in_thread(server: ThreadingServer, name: str) -> threading.Thread:
+    """Start answering requests in a daemon thread; the caller stops it with ``server.shutdown()``."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_ctrl_c(stop, log=print) -> None:
+    """Block until Ctrl+C, then call ``stop`` (also when anything else ends the wait)."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        log("正在停止…")
+    finally:
+        stop()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import errno
 import threading
-import time
 from urllib.parse import quote
 
 from wxcli.admin.app import make_admin_app
 from wxcli.admin.live import LiveCatalog
 from wxcli.admin.security import Sessions, login_token
 from wxcli.errors import WxError
-from wxcli.localserver import make_local_server
+from wxcli.localserver import make_local_server, serve_in_thread, wait_for_ctrl_c
 from wxcli.project import Project
 
 
@@ -51,8 +50,7 @@ class AdminServer:
         return f"{self.url}login?token={quote(self.token)}"
 
     def start(self) -> "AdminServer":
-        self._thread = threading.Thread(target=self.server.serve_forever, name="wx-admin", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self.server, "wx-admin")
         return self
 
     def stop(self) -> None:
@@ -70,10 +68,4 @@ def serve(project: Project, host: str, port: int, log=print) -> None:
     log(f"登录链接（含令牌，请勿外传）：{server.login_url}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         log(f"注意：监听 {host}，同一网络里的其他人也能访问登录页；令牌即是唯一的钥匙。")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        log("正在停止…")
-    finally:
-        server.stop()
+    wait_for_ctrl_c(server.stop, log)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 from wxcli.errors import ContentError, WxError
-from wxcli.localserver import make_local_server
+from wxcli.localserver import make_local_server, serve_in_thread, wait_for_ctrl_c
 from wxcli.project import CONFIG_NAME, Project, load_project
 
 PREVIEW_FOLDER = "preview"
@@ -396,8 +396,7 @@ class Preview:
         if self.rebuilder is not None:
             self.rebuilder.rebuild_now()
             self.rebuilder.start()
-        self._thread = threading.Thread(target=self.server.serve_forever, name="wx-preview", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self.server, "wx-preview")
         return self
 
     def stop(self) -> None:
@@ -416,10 +415,4 @@ def serve(project: Project, host: str = "127.0.0.1", port: int = 8000, **options
     if not (preview.project.site_dir / "index.html").is_file():
         log("build/site 还没有内容：先运行 wx build，或加 --watch 自动生成。")
     log(f"预览地址：{preview.url}（Ctrl+C 停止）")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        log("正在停止…")
-    finally:
-        preview.stop()
+    wait_for_ctrl_c(preview.stop, log)
